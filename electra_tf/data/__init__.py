@@ -1,0 +1,1 @@
+"""Data: dynamic masking, the pretraining input pipeline, text preprocessing."""

@@ -1,0 +1,87 @@
+"""Dynamic masking for replaced token detection: pure TF, fixed shapes, stateless seeds.
+
+The official procedure (electra/pretrain/pretrain_helpers.py `mask`):
+  candidates = tokens with input_mask = 1 except [CLS], [SEP] and [MASK];
+  per sequence num = max(1, min(N, round(sum(input_mask) * mask_prob)));
+  positions drawn uniformly from the candidates; 85% of them become [MASK], 15% stay unchanged;
+  no random-token replacement; unused slots have position 0 and weight 0.
+One deliberate difference: the official code draws positions *with* replacement and then
+de-duplicates when scattering, so about 7% of its slots at L=128 repeat a position (the same
+token then counts twice in the MLM loss, and fewer distinct tokens are masked than the formula
+says). We draw *without* replacement (uniform random keys + top-k), so exactly `num` distinct
+positions are masked, which is what the formula intends.
+
+The same seed gives the same masks eagerly, inside tf.data and under XLA (`electra_tf.rng`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import tensorflow as tf
+
+from electra_tf import rng
+
+SPECIAL_TOKENS_NOT_MASKED = ("[CLS]", "[SEP]", "[MASK]")
+
+
+def masked_lm_count(input_mask: tf.Tensor, mask_prob: float, num_predictions: int) -> tf.Tensor:
+    """[B, L] input_mask -> [B] int32 number of positions to mask (the official formula)."""
+    length = tf.reduce_sum(tf.cast(input_mask, tf.float32), axis=-1)
+    count = tf.cast(tf.round(length * mask_prob), tf.int32)
+    return tf.maximum(1, tf.minimum(num_predictions, count))
+
+
+def mask_batch(batch: Mapping[str, tf.Tensor], seed: tf.Tensor, *, mask_prob: float,
+               num_predictions: int, mask_id: int, special_ids: tuple[int, ...],
+               mask_token_rate: float = 0.85) -> dict[str, tf.Tensor]:
+    """Chooses and masks positions in a batch of packed sequences.
+
+    Args:
+      batch: `input_ids`, `input_mask`, `segment_ids`, each [B, L] int32 (fixed L).
+      seed: [2] int32 stateless seed; derive it from (run seed, batch index) for reproducibility.
+      mask_prob: share of each sequence's tokens to mask.
+      num_predictions: N, fixed slots per sequence (max_predictions_per_seq).
+      mask_id: id of [MASK] in the vocabulary.
+      special_ids: ids never chosen (ids of [CLS], [SEP], [MASK]; padding is excluded by
+        input_mask). Look them up from the vocabulary (`tokenization.special_ids`).
+      mask_token_rate: share of chosen positions replaced by [MASK]; the rest keep their token.
+    Returns:
+      The batch with `input_ids` masked and `masked_lm_positions`, `masked_lm_ids` [B, N] int32,
+      `masked_lm_weights` [B, N] float32 added; other keys are passed through.
+    """
+    input_ids = tf.cast(batch["input_ids"], tf.int32)
+    input_mask = tf.cast(batch["input_mask"], tf.int32)
+    length = input_ids.shape[1] or tf.shape(input_ids)[1]
+    position_seed, keep_seed = rng.split(seed)
+
+    candidate = tf.cast(input_mask, tf.bool)  # [B, L]
+    for token_id in special_ids:
+        candidate &= tf.not_equal(input_ids, token_id)
+
+    # Uniform sampling without replacement: random keys on candidates, -1 elsewhere, top-N.
+    keys = rng.uniform(tf.shape(input_ids), position_seed)
+    keys = tf.where(candidate, keys, -1.0)  # [B, L]
+    top_keys, positions = tf.math.top_k(keys, k=num_predictions, sorted=True)  # [B, N]
+
+    count = masked_lm_count(input_mask, mask_prob, num_predictions)  # [B]
+    live = tf.sequence_mask(count, num_predictions) & (top_keys >= 0.0)  # [B, N]
+    positions = tf.where(live, positions, 0)
+    weights = tf.cast(live, tf.float32)
+    masked_lm_ids = tf.gather(input_ids, positions, batch_dims=1) * tf.cast(live, tf.int32)
+
+    # 85% of the chosen positions show [MASK], 15% keep the original token (no random tokens).
+    show_mask = live & (rng.uniform(tf.shape(positions), keep_seed) < mask_token_rate)
+    hit = tf.reduce_any(tf.one_hot(positions, length, on_value=True, off_value=False,
+                                   dtype=tf.bool) & show_mask[:, :, tf.newaxis], axis=1)  # [B, L]
+    masked_ids = tf.where(hit, tf.cast(mask_id, tf.int32), input_ids)
+
+    out = dict(batch)
+    out.update(input_ids=masked_ids, masked_lm_positions=positions, masked_lm_ids=masked_lm_ids,
+               masked_lm_weights=weights)
+    return out
+
+
+def batch_seed(base_seed: int | tf.Tensor, batch_index: tf.Tensor) -> tf.Tensor:
+    """A [2] int32 stateless seed for one batch, from the run seed and the batch counter."""
+    return tf.stack([tf.cast(base_seed, tf.int32), tf.cast(batch_index, tf.int32)])

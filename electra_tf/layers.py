@@ -1,0 +1,228 @@
+"""Keras layers of ELECTRA: embeddings, the post-LayerNorm encoder block and the heads.
+
+Shapes: B batch, L sequence length, N masked slots per sequence, V vocabulary, E embedding
+size, H hidden size, F FFN size, A attention heads.
+
+Why not keras-hub's TransformerEncoder: it computes the same block, but we need the official
+variable layout (separate query/key/value kernels, reached by one name map from the TF1 and
+Hugging Face checkpoints), the attention softmax in float32 under mixed precision, and the
+official -10000 additive mask; a 100-line block of our own is simpler than adapting it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+_MASK_ADDER = -10000.0  # the official BERT/ELECTRA additive attention mask
+
+
+def initializer(stddev: float) -> keras.initializers.Initializer:
+    """Truncated normal at 2 stddev, as TF1's `truncated_normal_initializer` in the paper's code."""
+    return keras.initializers.TruncatedNormal(stddev=stddev)
+
+
+def gelu(x: tf.Tensor) -> tf.Tensor:
+    """Exact (erf) GELU, as the paper's code; not the tanh approximation."""
+    return tf.nn.gelu(x, approximate=False)
+
+
+def _dense(units: int, stddev: float, name: str, activation=None) -> keras.layers.Dense:
+    return keras.layers.Dense(units, activation=activation, kernel_initializer=initializer(stddev),
+                              name=name)
+
+
+@keras.saving.register_keras_serializable("electra_tf")
+class Embeddings(keras.layers.Layer):
+    """Word + position + token-type embeddings -> LayerNorm -> dropout: ids [B, L] -> [B, L, E].
+
+    The generator and the discriminator share one instance, so each table is one variable.
+    """
+
+    def __init__(self, vocab_size: int, embedding_size: int, max_position_embeddings: int = 512,
+                 type_vocab_size: int = 2, dropout: float = 0.1, initializer_range: float = 0.02,
+                 layer_norm_eps: float = 1e-12, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.embedding_size = embedding_size
+        self.max_position_embeddings = max_position_embeddings
+        self.type_vocab_size = type_vocab_size
+        self.dropout_rate = dropout
+        self.initializer_range = initializer_range
+        self.layer_norm_eps = layer_norm_eps
+        self.layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps, name="layer_norm")
+        self.dropout = keras.layers.Dropout(dropout)
+
+    def build(self, input_shape=None):
+        init = initializer(self.initializer_range)
+        self.word_embeddings = self.add_weight(
+            shape=(self.vocab_size, self.embedding_size), initializer=init, name="word_embeddings")
+        self.position_embeddings = self.add_weight(
+            shape=(self.max_position_embeddings, self.embedding_size), initializer=init,
+            name="position_embeddings")
+        self.token_type_embeddings = self.add_weight(
+            shape=(self.type_vocab_size, self.embedding_size), initializer=init,
+            name="token_type_embeddings")
+        self.layer_norm.build((None, None, self.embedding_size))
+        self.built = True
+
+    def call(self, input_ids, segment_ids, training=None):
+        length = tf.shape(input_ids)[1]
+        x = tf.gather(self.word_embeddings, input_ids)  # [B, L, E]
+        x += tf.gather(self.token_type_embeddings, segment_ids)
+        x += self.position_embeddings[tf.newaxis, :length]
+        return self.dropout(self.layer_norm(x), training=training)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocab_size=self.vocab_size, embedding_size=self.embedding_size,
+                      max_position_embeddings=self.max_position_embeddings,
+                      type_vocab_size=self.type_vocab_size, dropout=self.dropout_rate,
+                      initializer_range=self.initializer_range, layer_norm_eps=self.layer_norm_eps)
+        return config
+
+
+def attention_mask_adder(input_mask: tf.Tensor) -> tf.Tensor:
+    """[B, L] 1/0 mask -> [B, 1, 1, L] float32 adder: 0 for tokens, -10000 for padding."""
+    mask = tf.cast(input_mask, tf.float32)[:, tf.newaxis, tf.newaxis, :]
+    return (1.0 - mask) * _MASK_ADDER
+
+
+@keras.saving.register_keras_serializable("electra_tf")
+class TransformerBlock(keras.layers.Layer):
+    """Post-LayerNorm BERT block: x + attention -> LN -> x + FFN(GELU) -> LN. [B, L, H] -> same."""
+
+    def __init__(self, hidden_size: int, num_heads: int, intermediate_size: int,
+                 hidden_dropout: float = 0.1, attention_dropout: float = 0.1,
+                 initializer_range: float = 0.02, layer_norm_eps: float = 1e-12, **kwargs):
+        super().__init__(**kwargs)
+        if hidden_size % num_heads:
+            raise ValueError(f"hidden_size={hidden_size} is not divisible by num_heads={num_heads}")
+        self.hidden_size = hidden_size
+        self.num_heads = num_heads
+        self.intermediate_size = intermediate_size
+        self.hidden_dropout = hidden_dropout
+        self.attention_dropout = attention_dropout
+        self.initializer_range = initializer_range
+        self.layer_norm_eps = layer_norm_eps
+        std = initializer_range
+        self.query = _dense(hidden_size, std, "query")
+        self.key = _dense(hidden_size, std, "key")
+        self.value = _dense(hidden_size, std, "value")
+        self.attention_output = _dense(hidden_size, std, "attention_output")
+        self.attention_layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_eps, name="attention_layer_norm")
+        self.intermediate = _dense(intermediate_size, std, "intermediate", activation=gelu)
+        self.output_dense = _dense(hidden_size, std, "output")
+        self.output_layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_eps, name="output_layer_norm")
+        self.attention_probs_dropout = keras.layers.Dropout(attention_dropout)
+        self.attention_output_dropout = keras.layers.Dropout(hidden_dropout)
+        self.output_dropout = keras.layers.Dropout(hidden_dropout)
+
+    def build(self, input_shape):
+        h, f = self.hidden_size, self.intermediate_size
+        for layer in (self.query, self.key, self.value, self.attention_output):
+            layer.build((None, None, h))
+        self.attention_layer_norm.build((None, None, h))
+        self.intermediate.build((None, None, h))
+        self.output_dense.build((None, None, f))
+        self.output_layer_norm.build((None, None, h))
+        self.built = True
+
+    def _split_heads(self, x: tf.Tensor) -> tf.Tensor:
+        batch, length = tf.shape(x)[0], tf.shape(x)[1]
+        x = tf.reshape(x, [batch, length, self.num_heads, self.hidden_size // self.num_heads])
+        return tf.transpose(x, [0, 2, 1, 3])  # [B, A, L, H/A]
+
+    def call(self, x, mask_adder, training=None):
+        """x [B, L, H]; mask_adder [B, 1, 1, L] from `attention_mask_adder`."""
+        q, k, v = (self._split_heads(layer(x)) for layer in (self.query, self.key, self.value))
+        scores = tf.matmul(q, k, transpose_b=True)  # [B, A, L, L]
+        scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(self.hidden_size / self.num_heads))
+        # Keras casts float call arguments to the compute dtype: back to float32 for the softmax.
+        probs = tf.nn.softmax(scores + tf.cast(mask_adder, tf.float32), axis=-1)
+        probs = self.attention_probs_dropout(tf.cast(probs, x.dtype), training=training)
+        context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])  # [B, L, A, H/A]
+        context = tf.reshape(context, tf.shape(x))  # [B, L, H]
+        attended = self.attention_output_dropout(self.attention_output(context), training=training)
+        x = self.attention_layer_norm(x + attended)
+        ffn = self.output_dropout(self.output_dense(self.intermediate(x)), training=training)
+        return self.output_layer_norm(x + ffn)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(hidden_size=self.hidden_size, num_heads=self.num_heads,
+                      intermediate_size=self.intermediate_size, hidden_dropout=self.hidden_dropout,
+                      attention_dropout=self.attention_dropout,
+                      initializer_range=self.initializer_range, layer_norm_eps=self.layer_norm_eps)
+        return config
+
+
+@keras.saving.register_keras_serializable("electra_tf")
+class MaskedLMHead(keras.layers.Layer):
+    """Tied MLM head at the masked slots only: dense(E, GELU) -> LN -> x W_word^T + bias.
+
+    Reads the shared word table of `embeddings`; its own variables are the dense, the LayerNorm
+    and the output bias. sequence [B, L, Hg], positions [B, N] -> float32 logits [B, N, V].
+    """
+
+    def __init__(self, embeddings: Embeddings, initializer_range: float = 0.02,
+                 layer_norm_eps: float = 1e-12, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(embeddings, dict):  # from get_config
+            embeddings = keras.saving.deserialize_keras_object(embeddings)
+        self.embeddings = embeddings
+        self.initializer_range = initializer_range
+        self.layer_norm_eps = layer_norm_eps
+        self.dense = _dense(embeddings.embedding_size, initializer_range, "dense", activation=gelu)
+        self.layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps, name="layer_norm")
+
+    def build(self, input_shape):
+        if not self.embeddings.built:
+            self.embeddings.build()
+        self.dense.build((None, None, input_shape[-1]))
+        self.layer_norm.build((None, None, self.embeddings.embedding_size))
+        self.output_bias = self.add_weight(shape=(self.embeddings.vocab_size,),
+                                           initializer="zeros", name="output_bias")
+        self.built = True
+
+    def call(self, sequence, positions):
+        x = tf.gather(sequence, positions, batch_dims=1)  # [B, N, Hg]
+        x = self.layer_norm(self.dense(x))  # [B, N, E]
+        table = tf.cast(self.embeddings.word_embeddings, x.dtype)
+        logits = tf.matmul(x, table, transpose_b=True)  # [B, N, V]
+        return tf.cast(logits, tf.float32) + tf.cast(self.output_bias, tf.float32)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(embeddings=keras.saving.serialize_keras_object(self.embeddings),
+                      initializer_range=self.initializer_range, layer_norm_eps=self.layer_norm_eps)
+        return config
+
+
+@keras.saving.register_keras_serializable("electra_tf")
+class DiscriminatorHead(keras.layers.Layer):
+    """Replaced-token-detection head: dense(H, GELU) -> dense(1). [B, L, H] -> float32 [B, L]."""
+
+    def __init__(self, hidden_size: int, initializer_range: float = 0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_size = hidden_size
+        self.initializer_range = initializer_range
+        self.dense = _dense(hidden_size, initializer_range, "dense", activation=gelu)
+        self.logits = _dense(1, initializer_range, "logits")
+
+    def build(self, input_shape):
+        self.dense.build((None, None, self.hidden_size))
+        self.logits.build((None, None, self.hidden_size))
+        self.built = True
+
+    def call(self, sequence):
+        return tf.cast(tf.squeeze(self.logits(self.dense(sequence)), -1), tf.float32)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(hidden_size=self.hidden_size, initializer_range=self.initializer_range)
+        return config

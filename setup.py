@@ -1,0 +1,28 @@
+"""electra-tf: ELECTRA pretraining, fine-tuning and serving in TensorFlow 2 / Keras 3."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="electra-tf",
+    version="0.1.0",
+    description="ELECTRA (replaced token detection) pretraining, fine-tuning and export "
+    "for TensorFlow 2 / Keras 3 on TPU, GPUs, several hosts or CPU",
+    python_requires=">=3.10",
+    packages=find_packages(include=["electra_tf", "electra_tf.*"]),
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "tensorflow-text>=2.21,<2.22",
+        "keras>=3.10",
+        "keras-hub>=0.32",
+        "tensorboard>=2.21",
+        "absl-py>=2.0",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "ruff>=0.6"],
+        # The reference for the parity tests: transformers' PyTorch ELECTRA. Install torch==2.13.0
+        # (CPU build) before this extra so pip does not pull a CUDA build (the Makefile does).
+        "parity": ["torch>=2.1", "transformers>=4.40", "safetensors>=0.4"],
+        "bench": [],
+    },
+)

@@ -1,0 +1,107 @@
+"""Dynamic masking: the official statistics, fixed shapes, and identical results everywhere."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import CLS, MASK, SEP, packed_batch
+
+from electra_tf.data import masking
+
+L, N = 128, 19  # N = int((0.15 + 0.005) * 128)
+KW = dict(mask_prob=0.15, num_predictions=N, mask_id=MASK, special_ids=(CLS, SEP, MASK))
+
+
+@pytest.fixture(scope="module")
+def many():
+    """10,240 sequences of mixed lengths (3..128), some containing stray [MASK] tokens."""
+    batches = []
+    for i in range(10):
+        raw = packed_batch(1024, L, vocab_size=1000, seed=i)
+        ids = raw["input_ids"].numpy()
+        ids[:, 5][ids[:, 5] > 900] = MASK  # a literal [MASK] in the text is never chosen
+        raw["input_ids"] = tf.constant(ids)
+        batches.append((raw, masking.mask_batch(raw, tf.constant([7, i]), **KW)))
+    return batches
+
+
+def test_shapes_and_dtypes(many):
+    raw, out = many[0]
+    for key in ("masked_lm_positions", "masked_lm_ids"):
+        assert out[key].shape == (1024, N) and out[key].dtype == tf.int32
+    assert out["masked_lm_weights"].shape == (1024, N)
+    assert out["masked_lm_weights"].dtype == tf.float32
+    assert out["input_ids"].shape == raw["input_ids"].shape
+    assert out["segment_ids"] is raw["segment_ids"]
+
+
+def test_count_matches_official_formula(many):
+    for raw, out in many:
+        lengths = raw["input_mask"].numpy().sum(1)
+        expected = np.maximum(1, np.minimum(N, np.round(lengths * 0.15))).astype(int)
+        candidates = lengths - 2 - (raw["input_ids"].numpy() == MASK).sum(1) - (
+            (raw["segment_ids"].numpy().sum(1) > 0).astype(int))  # the middle [SEP]
+        expected = np.minimum(expected, candidates)
+        np.testing.assert_array_equal(out["masked_lm_weights"].numpy().sum(1), expected)
+
+
+def test_positions_distinct_valid_and_never_special(many):
+    for raw, out in many:
+        ids, mask = raw["input_ids"].numpy(), raw["input_mask"].numpy()
+        pos, w = out["masked_lm_positions"].numpy(), out["masked_lm_weights"].numpy()
+        for b in range(len(ids)):
+            live = pos[b][w[b] > 0]
+            assert len(set(live)) == len(live)
+            assert mask[b, live].all()  # never padding
+            assert not np.isin(ids[b, live], (CLS, SEP, MASK)).any()
+            assert (pos[b][w[b] == 0] == 0).all()  # unused slots: position 0, weight 0
+        np.testing.assert_array_equal(out["masked_lm_ids"].numpy(),
+                                      np.take_along_axis(ids, pos, 1) * (w > 0))
+
+
+def test_85_15_split_and_no_random_tokens(many):
+    shown = kept = 0
+    for raw, out in many:
+        ids, new = raw["input_ids"].numpy(), out["input_ids"].numpy()
+        pos, w = out["masked_lm_positions"].numpy(), out["masked_lm_weights"].numpy() > 0
+        at = np.take_along_axis(new, pos, 1)[w]
+        orig = np.take_along_axis(ids, pos, 1)[w]
+        shown += (at == MASK).sum()
+        kept += (at == orig).sum()
+        assert ((at == MASK) | (at == orig)).all()  # no random replacement
+        changed = new != ids
+        assert changed.sum() == (at == MASK).sum()  # nothing else changed
+    assert abs(shown / (shown + kept) - 0.85) < 0.01
+
+
+def test_uniform_over_candidates():
+    """Every candidate position is chosen about equally often (no positional bias)."""
+    raw = packed_batch(4096, L, vocab_size=1000, seed=99, min_len=L)  # all full, [SEP] at 64
+    out = masking.mask_batch(raw, tf.constant([1, 1]), **KW)
+    pos = out["masked_lm_positions"].numpy()[out["masked_lm_weights"].numpy() > 0]
+    hist = np.bincount(pos, minlength=L)
+    assert hist[[0, L // 2, L - 1]].sum() == 0  # [CLS] and both [SEP]
+    counts = np.delete(hist, [0, L // 2, L - 1])  # 125 candidates, ~622 hits each
+    assert counts.min() > 0.85 * counts.mean() and counts.max() < 1.15 * counts.mean()
+
+
+def test_same_seed_same_masks_eager_tfdata_xla():
+    raw = packed_batch(16, 64, vocab_size=500, seed=3)
+    kw = dict(KW, num_predictions=10)
+    seed = tf.constant([5, 11])
+    eager = masking.mask_batch(raw, seed, **kw)
+    xla = tf.function(lambda r, s: masking.mask_batch(r, s, **kw), jit_compile=True)(raw, seed)
+    ds = tf.data.Dataset.from_tensors(raw).map(lambda r: masking.mask_batch(r, seed, **kw))
+    in_data = next(iter(ds))
+    other = masking.mask_batch(raw, tf.constant([5, 12]), **kw)
+    for key in eager:
+        np.testing.assert_array_equal(eager[key].numpy(), xla[key].numpy(), err_msg=key)
+        np.testing.assert_array_equal(eager[key].numpy(), in_data[key].numpy(), err_msg=key)
+    assert not np.array_equal(eager["masked_lm_positions"], other["masked_lm_positions"])
+
+
+def test_sequence_without_candidates_gets_no_live_slot():
+    raw = {"input_ids": tf.constant([[CLS, SEP, 0, 0]]), "input_mask": tf.constant([[1, 1, 0, 0]]),
+           "segment_ids": tf.zeros((1, 4), tf.int32)}
+    out = masking.mask_batch(raw, tf.constant([0, 0]), **dict(KW, num_predictions=2))
+    assert out["masked_lm_weights"].numpy().sum() == 0
+    np.testing.assert_array_equal(out["input_ids"], raw["input_ids"])

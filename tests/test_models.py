@@ -1,0 +1,191 @@
+"""Models and layers: shapes, tied embeddings, stop-gradient, initial loss, learning, configs."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import CLS, MASK, SEP, packed_batch, tiny_config
+
+from electra_tf import losses, optimization, sampling
+from electra_tf.data import masking
+from electra_tf.layers import DiscriminatorHead, Embeddings, MaskedLMHead, TransformerBlock
+from electra_tf.models import Encoder, build_pretrainer
+
+
+def masked(cfg, batch_size=8, seed=0):
+    raw = packed_batch(batch_size, cfg.pretrain.max_seq_length, cfg.model.vocab_size, seed=seed)
+    return masking.mask_batch(raw, tf.constant([0, seed]), mask_prob=cfg.pretrain.mask_prob,
+                              num_predictions=cfg.pretrain.num_predictions, mask_id=MASK,
+                              special_ids=(CLS, SEP, MASK))
+
+
+@pytest.fixture(scope="module")
+def model_and_batch():
+    cfg = tiny_config()
+    return cfg, build_pretrainer(cfg), masked(cfg)
+
+
+def test_output_dict_shapes(model_and_batch):
+    cfg, model, batch = model_and_batch
+    out = model(batch, training=False, seed=tf.constant([1, 2]))
+    b, n, length, v = 8, cfg.pretrain.num_predictions, cfg.pretrain.max_seq_length, 100
+    assert out["mlm_logits"].shape == (b, n, v) and out["mlm_logits"].dtype == tf.float32
+    assert out["sampled_ids"].shape == (b, n)
+    assert out["corrupted_ids"].shape == (b, length)
+    assert out["is_replaced"].shape == (b, length)
+    assert out["disc_logits"].shape == (b, length) and out["disc_logits"].dtype == tf.float32
+
+
+def test_corruption_and_labels_follow_the_samples(model_and_batch):
+    _, model, batch = model_and_batch
+    out = model(batch, training=False, seed=tf.constant([3, 4]))
+    pos = batch["masked_lm_positions"].numpy()
+    live = batch["masked_lm_weights"].numpy() > 0
+    corrupted, labels = out["corrupted_ids"].numpy(), out["is_replaced"].numpy()
+    sampled, original = out["sampled_ids"].numpy(), batch["masked_lm_ids"].numpy()
+    expected_ids = batch["input_ids"].numpy().copy()
+    expected_labels = np.zeros_like(labels)
+    for b in range(len(pos)):
+        for slot in np.flatnonzero(live[b]):
+            expected_ids[b, pos[b, slot]] = sampled[b, slot]
+            expected_labels[b, pos[b, slot]] = int(sampled[b, slot] != original[b, slot])
+    np.testing.assert_array_equal(corrupted, expected_ids)
+    np.testing.assert_array_equal(labels, expected_labels)  # a correct sample is "original"
+
+
+def test_tied_embeddings_are_single_variables(model_and_batch):
+    _, model, _ = model_and_batch
+    assert model.generator.encoder.embeddings is model.discriminator.encoder.embeddings
+    assert model.generator.head.embeddings is model.embeddings
+    ids = [id(v) for v in model.trainable_variables]
+    assert len(ids) == len(set(ids))
+    tables = [v for v in model.weights if v.name == "word_embeddings"]
+    assert len(tables) == 1
+    # Generator has its own projection (E=16 -> Hg=16 here: none) and the discriminator its own.
+    assert model.discriminator.encoder.embeddings_project is not None
+
+
+def test_no_discriminator_gradient_reaches_the_generator(model_and_batch):
+    cfg, model, batch = model_and_batch
+    with tf.GradientTape() as tape:
+        out = model(batch, training=True, seed=tf.constant([0, 1]))
+        disc = losses.discriminator_loss(out["disc_logits"], out["is_replaced"],
+                                         batch["input_mask"])
+    gen_only = [v for v in model.generator.trainable_variables
+                if not any(v is e for e in model.embeddings.trainable_variables)]
+    grads = tape.gradient(disc, gen_only + model.embeddings.trainable_variables)
+    assert all(g is None for g in grads[:len(gen_only)])
+    assert all(g is not None for g in grads[len(gen_only):])  # shared embeddings do learn
+
+
+def test_initial_loss_near_ln_v_plus_50_ln_2():
+    cfg = tiny_config(vocab_size=1000, max_seq_length=64)
+    model = build_pretrainer(cfg)
+    batch = masked(cfg, batch_size=16, seed=1)
+    out = model(batch, training=False, seed=tf.constant([0, 0]))
+    loss = float(losses.pretraining_losses(out, batch, cfg.pretrain)["loss"])
+    expected = losses.expected_initial_loss(1000, cfg.pretrain)
+    assert expected == pytest.approx(np.log(1000) + 50 * np.log(2))
+    assert abs(loss - expected) < 1.0
+
+
+@pytest.mark.slow
+def test_training_on_one_batch_drives_both_losses_down():
+    cfg = tiny_config()
+    model = build_pretrainer(cfg)
+    batch = masked(cfg, batch_size=16, seed=2)
+    opt = optimization.pretraining_optimizer(1e-3, total_steps=300, warmup_steps=20)
+    opt.build(model.trainable_variables)
+
+    @tf.function
+    def step(seed):
+        with tf.GradientTape() as tape:
+            out = model(batch, training=True, seed=seed)
+            result = losses.pretraining_losses(out, batch, cfg.pretrain)
+        grads = tape.gradient(result["loss"], model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return result
+
+    history = [step(tf.constant([0, i])) for i in range(300)]
+    first = {k: float(v) for k, v in history[0].items()}
+    last = {k: np.mean([float(h[k]) for h in history[-20:]]) for k in first}
+    assert last["mlm_loss"] < 0.6 * first["mlm_loss"]
+    assert last["disc_loss"] < 0.5 * first["disc_loss"]
+
+
+def test_gumbel_sampling_follows_softmax_and_temperature():
+    logits = tf.math.log(tf.constant([[[0.7, 0.2, 0.1]]]))
+    logits = tf.tile(logits, [4000, 1, 1])  # [4000, 1, 3]
+    draws = sampling.gumbel_sample(logits, tf.constant([1, 2])).numpy().ravel()
+    np.testing.assert_allclose(np.bincount(draws, minlength=3) / 4000, [0.7, 0.2, 0.1], atol=0.03)
+    cold = sampling.gumbel_sample(logits, tf.constant([1, 2]), temperature=0.05).numpy()
+    assert (cold == 0).mean() > 0.99
+    never = sampling.gumbel_sample(logits, tf.constant([1, 2]),
+                                   disallow_ids=tf.zeros((4000, 1), tf.int32)).numpy()
+    assert (never != 0).all()
+    again = sampling.gumbel_sample(logits, tf.constant([1, 2])).numpy().ravel()
+    np.testing.assert_array_equal(draws, again)
+
+
+def test_sampling_has_no_gradient():
+    logits = tf.Variable(tf.random.normal([2, 3, 5]))
+    with tf.GradientTape() as tape:
+        ids = sampling.gumbel_sample(logits, tf.constant([0, 0]))
+        y = tf.reduce_sum(tf.cast(ids, tf.float32) * tf.reduce_sum(logits))
+    assert tape.gradient(y, logits) is not None  # only through the explicit product
+    with tf.GradientTape() as tape:
+        z = tf.reduce_sum(tf.cast(sampling.gumbel_sample(logits, tf.constant([0, 0])),
+                                  tf.float32))
+    assert tape.gradient(z, logits) is None
+
+
+def _round_trip(layer, *args):
+    clone = layer.__class__.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    clone(*args)  # builds and runs
+    return clone
+
+
+def test_layers_config_round_trip():
+    emb = Embeddings(50, 8, max_position_embeddings=16, dropout=0.2, name="embeddings")
+    ids = tf.constant([[2, 7, 9, 3]])
+    _round_trip(emb, ids, tf.zeros_like(ids))
+    block = TransformerBlock(8, 2, 16, hidden_dropout=0.05, layer_norm_eps=1e-6)
+    _round_trip(block, tf.zeros([1, 4, 8]), tf.zeros([1, 1, 1, 4]))
+    _round_trip(DiscriminatorHead(8), tf.zeros([1, 4, 8]))
+    head = MaskedLMHead(emb, layer_norm_eps=1e-5)
+    clone = _round_trip(head, tf.zeros([1, 4, 6]), tf.constant([[1, 2]]))
+    assert clone.embeddings.get_config() == emb.get_config()
+    enc = Encoder(emb, hidden_size=12, num_layers=2, num_heads=3, intermediate_size=24)
+    clone = _round_trip(enc, ids, tf.ones_like(ids), tf.zeros_like(ids))
+    assert clone.embeddings_project is not None and len(clone.blocks) == 2
+
+
+def test_block_rejects_bad_heads():
+    with pytest.raises(ValueError, match="hidden_size=10 is not divisible by num_heads=3"):
+        TransformerBlock(10, 3, 20)
+
+
+def test_padding_does_not_change_outputs(model_and_batch):
+    """Outputs at real tokens do not depend on what sits in padded positions."""
+    _, model, batch = model_and_batch
+    disc = model.discriminator
+    ids, mask, seg = batch["input_ids"], batch["input_mask"], batch["segment_ids"]
+    noisy = tf.where(mask > 0, ids, 57)
+    a = disc(ids, mask, seg)["disc_logits"].numpy()
+    b = disc(noisy, mask, seg)["disc_logits"].numpy()
+    m = mask.numpy() > 0
+    np.testing.assert_allclose(a[m], b[m], atol=1e-5)
+
+
+def test_mixed_bfloat16_keeps_float32_outputs_and_variables():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        cfg = tiny_config()
+        model = build_pretrainer(cfg)
+        out = model(masked(cfg), training=True, seed=tf.constant([0, 0]))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert all(v.dtype == "float32" for v in model.weights)
+    assert out["mlm_logits"].dtype == tf.float32 and out["disc_logits"].dtype == tf.float32
+    assert np.isfinite(out["mlm_logits"].numpy()).all()
