@@ -18,28 +18,49 @@ from electra_tf.config import PretrainConfig
 AUC_BINS = 1000  # histogram bins of the discriminator's probability, for the streaming AUC
 
 
-def mlm_loss(logits: tf.Tensor, ids: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
-    """sum(w * CE) / (sum(w) + 1e-6) over masked slots. logits [B, N, V]; ids, weights [B, N]."""
+def mlm_loss(logits: tf.Tensor, ids: tf.Tensor, weights: tf.Tensor,
+             denominator: tf.Tensor | None = None) -> tf.Tensor:
+    """sum(w * CE) / (sum(w) + 1e-6) over masked slots. logits [B, N, V]; ids, weights [B, N].
+
+    `denominator` replaces sum(w) when the batch is a part (replica, micro-batch) of a larger
+    global batch, so that the parts' losses add up to the global batch's mean.
+    """
     weights = tf.cast(weights, tf.float32)
     ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids,
                                                         logits=tf.cast(logits, tf.float32))
-    return tf.reduce_sum(ce * weights) / (tf.reduce_sum(weights) + 1e-6)
+    total = tf.reduce_sum(weights) if denominator is None else denominator
+    return tf.reduce_sum(ce * weights) / (total + 1e-6)
 
 
-def discriminator_loss(logits: tf.Tensor, is_replaced: tf.Tensor,
-                       input_mask: tf.Tensor) -> tf.Tensor:
+def discriminator_loss(logits: tf.Tensor, is_replaced: tf.Tensor, input_mask: tf.Tensor,
+                       denominator: tf.Tensor | None = None) -> tf.Tensor:
     """Sigmoid CE over non-padding tokens (incl. [CLS]/[SEP]): sum / (sum(mask) + 1e-6)."""
     mask = tf.cast(input_mask, tf.float32)
     ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(is_replaced, tf.float32),
                                                  logits=tf.cast(logits, tf.float32))
-    return tf.reduce_sum(ce * mask) / (tf.reduce_sum(mask) + 1e-6)
+    total = tf.reduce_sum(mask) if denominator is None else denominator
+    return tf.reduce_sum(ce * mask) / (total + 1e-6)
+
+
+def loss_denominators(batch: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """[2] float32: (sum of masked_lm_weights, sum of input_mask), known before the forward pass."""
+    return tf.stack([tf.reduce_sum(tf.cast(batch["masked_lm_weights"], tf.float32)),
+                     tf.reduce_sum(tf.cast(batch["input_mask"], tf.float32))])
 
 
 def pretraining_losses(outputs: Mapping[str, tf.Tensor], batch: Mapping[str, tf.Tensor],
-                       cfg: PretrainConfig) -> dict[str, tf.Tensor]:
-    """Returns {'loss', 'mlm_loss', 'disc_loss'}: loss = 1.0 x MLM + 50.0 x discriminator."""
-    mlm = mlm_loss(outputs["mlm_logits"], batch["masked_lm_ids"], batch["masked_lm_weights"])
-    disc = discriminator_loss(outputs["disc_logits"], outputs["is_replaced"], batch["input_mask"])
+                       cfg: PretrainConfig,
+                       denominators: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+    """Returns {'loss', 'mlm_loss', 'disc_loss'}: loss = 1.0 x MLM + 50.0 x discriminator.
+
+    `denominators` ([2], from `loss_denominators` summed over the global batch) makes this
+    part's losses its share of the global-batch losses; None = this batch alone.
+    """
+    mlm_den, disc_den = (None, None) if denominators is None else tf.unstack(denominators)
+    mlm = mlm_loss(outputs["mlm_logits"], batch["masked_lm_ids"], batch["masked_lm_weights"],
+                   mlm_den)
+    disc = discriminator_loss(outputs["disc_logits"], outputs["is_replaced"], batch["input_mask"],
+                              disc_den)
     total = cfg.generator_weight * mlm + cfg.discriminator_weight * disc
     return {"loss": total, "mlm_loss": mlm, "disc_loss": disc}
 
@@ -83,6 +104,13 @@ def metric_sums(outputs: Mapping[str, tf.Tensor],
         "auc_pos": hist_pos,
         "auc_neg": hist_neg,
     }
+
+
+def metric_shapes() -> dict[str, tuple[int, ...]]:
+    """Shapes of the `metric_sums` outputs, to start accumulators at zero."""
+    scalars = ("mlm_weight", "mlm_correct", "sampled_correct", "tokens", "disc_correct",
+               "true_pos", "pred_pos", "actual_pos")
+    return {**{k: () for k in scalars}, "auc_pos": (AUC_BINS,), "auc_neg": (AUC_BINS,)}
 
 
 def histogram_auc(pos: np.ndarray, neg: np.ndarray) -> float:

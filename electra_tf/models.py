@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from electra_tf import sampling
+from electra_tf import rng, sampling
 from electra_tf.config import ElectraConfig, ModelConfig
 from electra_tf.layers import (
     DiscriminatorHead,
@@ -21,6 +21,7 @@ from electra_tf.layers import (
     MaskedLMHead,
     TransformerBlock,
     attention_mask_adder,
+    dropout_seeds,
     initializer,
 )
 
@@ -68,13 +69,15 @@ class Encoder(keras.layers.Layer):
             block.build((None, None, self.hidden_size))
         self.built = True
 
-    def call(self, input_ids, input_mask, segment_ids, training=None):
-        x = self.embeddings(input_ids, segment_ids, training=training)  # [B, L, E]
+    def call(self, input_ids, input_mask, segment_ids, training=None, seed=None):
+        """seed: [2] stateless seed for dropout when training (None draws a random one)."""
+        seeds = dropout_seeds(seed, training, self.num_layers + 1)
+        x = self.embeddings(input_ids, segment_ids, training=training, seed=seeds[0])  # [B,L,E]
         if self.embeddings_project is not None:
             x = self.embeddings_project(x)  # [B, L, H]
         mask_adder = attention_mask_adder(input_mask)  # [B, 1, 1, L]
-        for block in self.blocks:
-            x = block(x, mask_adder, training=training)
+        for block, block_seed in zip(self.blocks, seeds[1:]):
+            x = block(x, mask_adder, training=training, seed=block_seed)
         return x
 
     def get_config(self):
@@ -122,8 +125,8 @@ class Discriminator(keras.Model):
         self.head.build((None, None, self.cfg.hidden_size))
         self.built = True
 
-    def call(self, input_ids, input_mask, segment_ids, training=None):
-        sequence = self.encoder(input_ids, input_mask, segment_ids, training=training)
+    def call(self, input_ids, input_mask, segment_ids, training=None, seed=None):
+        sequence = self.encoder(input_ids, input_mask, segment_ids, training=training, seed=seed)
         return {"sequence_output": sequence, "disc_logits": self.head(sequence)}
 
 
@@ -142,8 +145,9 @@ class Generator(keras.Model):
         self.head.build((None, None, self.cfg.generator_hidden_size))
         self.built = True
 
-    def call(self, input_ids, input_mask, segment_ids, masked_lm_positions, training=None):
-        sequence = self.encoder(input_ids, input_mask, segment_ids, training=training)
+    def call(self, input_ids, input_mask, segment_ids, masked_lm_positions, training=None,
+             seed=None):
+        sequence = self.encoder(input_ids, input_mask, segment_ids, training=training, seed=seed)
         return self.head(sequence, masked_lm_positions)
 
 
@@ -167,8 +171,9 @@ class ElectraPretrainer(keras.Model):
     `call(batch, training, seed)` takes a masked batch (see the module docstring) and returns:
       mlm_logits [B, N, V] float32, sampled_ids [B, N], corrupted_ids [B, L] (the discriminator's
       input), is_replaced [B, L] int32 labels, disc_logits [B, L] float32.
-    `seed` is a stateless-random seed [2] int32 for the Gumbel sampling; the training loop passes
-    one derived from (run seed, step, replica) so runs are reproducible.
+    `seed` is a stateless-random seed [2] int32 for the Gumbel sampling and dropout; the
+    training loop passes one derived from (run seed, step, replica), so runs are reproducible
+    and resume exactly. Default: a fixed seed for sampling, a random one for dropout.
     """
 
     def __init__(self, config: ElectraConfig, **kwargs):
@@ -190,10 +195,13 @@ class ElectraPretrainer(keras.Model):
         input_ids, input_mask, segment_ids = (batch["input_ids"], batch["input_mask"],
                                               batch["segment_ids"])
         positions, weights = batch["masked_lm_positions"], batch["masked_lm_weights"]
-        mlm_logits = self.generator(input_ids, input_mask, segment_ids, positions,
-                                    training=training)  # [B, N, V]
         if seed is None:
             seed = tf.constant([pre.seed, 0], tf.int32)
+            gen_seed = disc_seed = None  # dropout (if training) draws random seeds
+        else:
+            seed, gen_seed, disc_seed = rng.split(seed, 3)
+        mlm_logits = self.generator(input_ids, input_mask, segment_ids, positions,
+                                    training=training, seed=gen_seed)  # [B, N, V]
         disallow = batch["masked_lm_ids"] if pre.disallow_correct else None
         sampled_ids = sampling.gumbel_sample(mlm_logits, seed, pre.temperature,
                                              disallow)  # [B, N]
@@ -203,7 +211,8 @@ class ElectraPretrainer(keras.Model):
         is_replaced, _ = scatter_at_slots(replaced_slots, positions, weights,
                                           tf.shape(input_ids)[1])
         is_replaced *= tf.cast(input_mask, tf.int32)  # [B, L]
-        disc = self.discriminator(corrupted_ids, input_mask, segment_ids, training=training)
+        disc = self.discriminator(corrupted_ids, input_mask, segment_ids, training=training,
+                                  seed=disc_seed)
         return {"mlm_logits": mlm_logits, "sampled_ids": sampled_ids,
                 "corrupted_ids": corrupted_ids, "is_replaced": is_replaced,
                 "disc_logits": disc["disc_logits"]}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 
 import tensorflow as tf
 
@@ -107,3 +108,86 @@ def load_vocab(path: str, expected_size: int | None = None) -> Vocab:
         raise VocabError(f"{path} has {len(tokens)} tokens but the model config's vocab_size "
                          f"is {expected_size}")
     return Vocab(path=path, tokens=tuple(tokens))
+
+
+def learn_vocab(text_files: list[str], vocab_size: int, output_path: str,
+                lower_case: bool = True, min_frequency: int = 2) -> Vocab:
+    """Learns a BERT-compatible WordPiece vocab.txt from text files (local or gs://).
+
+    Uses Hugging Face `tokenizers` (Rust; ~15 s for 6M words on one core, where
+    tensorflow-text's learner took minutes for 100k lines) with BERT's normalization and
+    pre-tokenization, the five special tokens first ([PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3,
+    [MASK]=4) and `##` continuation pieces. A small corpus can yield fewer than `vocab_size`
+    tokens: the model's vocab_size must then be set to the size written.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    if vocab_size < len(SPECIAL_TOKENS) + 1:
+        raise VocabError(f"{output_path}: vocab size {vocab_size} is too small")
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=lower_case,
+        lowercase=lower_case)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=list(SPECIAL_TOKENS),
+                                        continuing_subword_prefix="##", show_progress=False)
+
+    def lines():
+        for path in text_files:
+            yield from read_lines(path)
+
+    tokenizer.train_from_iterator(lines(), trainer)
+    by_id = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    tokens = [t for t, _ in by_id]
+    if len(tokens) <= len(SPECIAL_TOKENS):
+        raise VocabError(f"{output_path}: learned no tokens from {text_files} (empty corpus?)")
+    write_atomic(output_path, "".join(t + "\n" for t in tokens).encode("utf-8"))
+    return load_vocab(output_path)
+
+
+def read_lines(path: str, errors: str = "replace"):
+    """Yields the lines of a UTF-8 text file, plain or .gz, local or gs:// (no newline)."""
+    import gzip
+
+    with tf.io.gfile.GFile(path, "rb") as raw:
+        stream = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
+        for line in stream:
+            yield line.decode("utf-8", errors=errors).rstrip("\r\n")
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Writes a file under a temporary name, then renames it: no half-written file remains."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(tmp, "wb") as f:
+        f.write(data)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+class WordPieceTokenizer:
+    """The one tokenizer of training and serving: tensorflow-text's BERT tokenizer.
+
+    Lower-casing + accent stripping (uncased BERT) when `lower_case`; punctuation and CJK
+    splitting; WordPiece with `##` pieces; [UNK] for unknown words. The data builder and the
+    exported SavedModel both use this class, so their ids cannot disagree.
+    """
+
+    def __init__(self, vocab: Vocab, lower_case: bool = True):
+        import tensorflow_text as tf_text
+
+        self.vocab = vocab
+        self.lower_case = lower_case
+        table = tf.lookup.StaticVocabularyTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(vocab.tokens)), tf.range(vocab.size, dtype=tf.int64)),
+            num_oov_buckets=1)
+        self._tokenizer = tf_text.BertTokenizer(table, token_out_type=tf.int64,
+                                                lower_case=lower_case, unknown_token="[UNK]")
+
+    def tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """[B] UTF-8 strings -> [B, (pieces)] int64 ragged ids."""
+        return self._tokenizer.tokenize(texts).merge_dims(-2, -1)
+
+    def ids(self, text: str) -> list[int]:
+        """One string -> its ids (convenience for tests and tools)."""
+        return self.tokenize(tf.constant([text]))[0].numpy().tolist()

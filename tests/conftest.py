@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import electra_tf  # noqa: E402, F401  (first: it sets TF's oneDNN option as users get it)
 from electra_tf.config import get_config  # noqa: E402
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"

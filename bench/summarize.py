@@ -1,0 +1,56 @@
+"""Summarizes benchmark JSON lines: median per (implementation, precision), ratios to ours.
+
+    .venv/bin/python bench/summarize.py bench/results/pretrain_step.jsonl > ...md
+Also writes the medians as JSON next to the input (same name, .json).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+
+def main(path: str) -> None:
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    errors = []
+    with open(path) as f:
+        for line in f:
+            rec = json.loads(line)
+            name = rec.get("impl") or rec.get("peer")
+            if "error" in rec:
+                errors.append(rec)
+                continue
+            precision = "bfloat16" if "bfloat16" in rec["precision"] else rec["precision"]
+            groups[(name, precision)].append(rec)
+    summary = []
+    for (name, precision), recs in sorted(groups.items()):
+        row = {"impl": name, "precision": precision, "runs": len(recs),
+               "batch": recs[0]["batch"], "seq": recs[0]["seq"]}
+        for key in ("seq_per_s", "first_step_s", "model_gflops", "peak_gflops", "mfu"):
+            values = [r[key] for r in recs if key in r]
+            if values:
+                row[key] = round(statistics.median(values), 3)
+        summary.append(row)
+    ours = {r["precision"]: r for r in summary if r["impl"] == "electra-tf"}
+    for row in summary:
+        base = ours.get(row["precision"])
+        if base and row is not base:
+            row["ours_speedup"] = round(base["seq_per_s"] / row["seq_per_s"], 2)
+            row["ours_first_step_ratio"] = round(row["first_step_s"] / base["first_step_s"], 2)
+    with open(path.rsplit(".", 1)[0] + ".json", "w") as f:
+        json.dump({"medians": summary, "errors": errors}, f, indent=2)
+    print("| implementation | precision | runs | seq/s (median) | first step s | "
+          "ours: x faster | ours: first step x sooner |")
+    print("|---|---|---|---|---|---|---|")
+    for r in summary:
+        print(f"| {r['impl']} | {r['precision']} | {r['runs']} | {r['seq_per_s']} | "
+              f"{r['first_step_s']} | {r.get('ours_speedup', '')} | "
+              f"{r.get('ours_first_step_ratio', '')} |")
+    for e in errors:
+        print(f"\nerror: {json.dumps(e)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

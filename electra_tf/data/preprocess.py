@@ -1,0 +1,351 @@
+"""Text -> pretraining TFRecords: the official sentence packing, sharded, parallel, atomic.
+
+Input: UTF-8 text files (plain or .gz, local or gs://), one sentence or paragraph per line,
+a blank line between documents. Output, in `output_dir`:
+  pretrain_data.tfrecord-<i>-of-<n>       training shards (tf.train.Example)
+  eval_data.tfrecord-<i>-of-<m>           held-out shards (whole documents), if eval_fraction
+  dataset_info.json                       counts, token statistics, vocab hash, arguments
+Features, int64 [max_seq_length]: input_ids ([CLS] A [SEP] B [SEP] + padding), input_mask,
+segment_ids: the names of the official and NVIDIA builders, so records are interchangeable.
+
+Packing (electra/build_pretraining_dataset.py `ExampleBuilder`): sentences accumulate until the
+target length is reached or the document ends; 10% of examples are a single segment; otherwise
+sentences fill the first segment up to (target - 3) // 2 (one crossing sentence goes first with
+probability 1/2); after each example the next target is random in [5, max_len] with
+probability 0.05. One difference, for determinism across process counts: the random choices of
+a document come from its own generator seeded by (seed, document index), and the target length
+is drawn afresh at each document's start (the official builder carries it over).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import time
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from electra_tf.tokenization import Vocab, WordPieceTokenizer, write_atomic
+
+TRAIN_PREFIX = "pretrain_data.tfrecord"
+EVAL_PREFIX = "eval_data.tfrecord"
+INFO_FILE = "dataset_info.json"
+BYTES_PER_SHARD = 16 << 20  # input text per shard when the shard count is automatic
+
+
+class DataError(ValueError):
+    """Bad input or output for the data builder; the message names the file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildOptions:
+    max_seq_length: int = 128
+    num_shards: int = 0  # 0 = sized to the corpus
+    num_processes: int = 1
+    seed: int = 0
+    eval_fraction: float = 0.0
+    lower_case: bool = True
+    strict: bool = False  # non-UTF-8 input: error instead of replacement
+    overwrite: bool = False
+    docs_per_chunk: int = 256
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def expand_inputs(patterns: Sequence[str]) -> list[str]:
+    """Files matching the patterns (globs allowed), sorted; DataError if one matches nothing."""
+    files = []
+    for pattern in patterns:
+        matched = sorted(tf.io.gfile.glob(pattern))
+        if not matched:
+            raise DataError(f"{pattern}: no such file (expected text files or globs)")
+        files.extend(m for m in matched if not tf.io.gfile.isdir(m))
+    return files
+
+
+def _decode(raw: bytes, path: str, line_no: int, strict: bool) -> tuple[str, int]:
+    try:
+        return raw.decode("utf-8"), 0
+    except UnicodeDecodeError as e:
+        if strict:
+            raise DataError(f"{path}:{line_no}: not UTF-8 ({e.reason} at byte {e.start}); "
+                            "drop --strict to replace bad bytes") from None
+        text = raw.decode("utf-8", errors="replace")
+        return text, text.count("\ufffd") - raw.decode("utf-8", "ignore").count("\ufffd")
+
+
+def iter_documents(files: Sequence[str], strict: bool, stats: dict) -> Iterator[list[str]]:
+    """Yields documents (lists of non-empty lines) across files; a file end ends a document."""
+    import gzip
+
+    for path in files:
+        doc: list[str] = []
+        with tf.io.gfile.GFile(path, "rb") as raw:
+            stream = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
+            for line_no, line in enumerate(stream, start=1):
+                stats["bytes_read"] += len(line)
+                text, bad = _decode(line, path, line_no, strict)
+                stats["replaced_chars"] += bad
+                text = text.strip()
+                if text:
+                    doc.append(text)
+                elif doc:
+                    yield doc
+                    doc = []
+        if doc:
+            yield doc
+
+
+# --- packing (pure Python over token ids; the official algorithm) ---------------------------------
+
+def pack_document(sentences: list[list[int]], rng: np.random.Generator, max_len: int,
+                  cls_id: int, sep_id: int) -> tuple[list[tuple[list[int], list[int]]], int]:
+    """Packs one document's tokenized sentences into (first, second) segment pairs.
+
+    Returns the segment pairs and the number of tokens dropped by truncation.
+    """
+    examples, dropped = [], 0
+    target = _next_target(rng, max_len)
+    current: list[list[int]] = []
+    length = 0
+    for sentence in sentences:
+        current.append(sentence)
+        length += len(sentence)
+        if length >= target:
+            pair, lost = _make_pair(current, rng, target, max_len)
+            examples.append(pair)
+            dropped += lost
+            current, length, target = [], 0, _next_target(rng, max_len)
+    if length > 0:
+        pair, lost = _make_pair(current, rng, target, max_len)
+        examples.append(pair)
+        dropped += lost
+    return examples, dropped
+
+
+def _next_target(rng: np.random.Generator, max_len: int) -> int:
+    return int(rng.integers(5, max_len + 1)) if rng.random() < 0.05 else max_len
+
+
+def _make_pair(sentences, rng, target, max_len):
+    first_target = 100_000 if rng.random() < 0.1 else (target - 3) // 2
+    first: list[int] = []
+    second: list[int] = []
+    for sentence in sentences:
+        if (not first or len(first) + len(sentence) < first_target
+                or (not second and len(first) < first_target and rng.random() < 0.5)):
+            first += sentence
+        else:
+            second += sentence
+    total = len(first) + len(second)
+    first = first[:max_len - 2]
+    second = second[:max(0, max_len - len(first) - 3)]
+    return (first, second), total - len(first) - len(second)
+
+
+def to_features(first: list[int], second: list[int], max_len: int, cls_id: int, sep_id: int,
+                pad_id: int) -> dict[str, list[int]]:
+    """[CLS] A [SEP] (B [SEP]) padded: input_ids, input_mask, segment_ids, each [max_len]."""
+    ids = [cls_id] + first + [sep_id]
+    segments = [0] * len(ids)
+    if second:
+        ids += second + [sep_id]
+        segments += [1] * (len(second) + 1)
+    pad = max_len - len(ids)
+    return {"input_ids": ids + [pad_id] * pad, "input_mask": [1] * len(ids) + [0] * pad,
+            "segment_ids": segments + [0] * pad}
+
+
+def serialize(features: dict[str, list[int]]) -> bytes:
+    feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+               for k, v in features.items()}
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+# --- workers --------------------------------------------------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _init_worker(vocab: Vocab, options: BuildOptions) -> None:
+    _WORKER["tokenizer"] = WordPieceTokenizer(vocab, options.lower_case)
+    _WORKER["options"] = options
+
+
+def _process_chunk(chunk: tuple[int, list[list[str]]]) -> list[dict]:
+    """Tokenizes and packs a chunk of documents; returns per-document results in order."""
+    first_index, docs = chunk
+    tokenizer: WordPieceTokenizer = _WORKER["tokenizer"]
+    opt: BuildOptions = _WORKER["options"]
+    vocab = tokenizer.vocab
+    lines = [line for doc in docs for line in doc]
+    ids = tokenizer.tokenize(tf.constant(lines)).to_list() if lines else []
+    results, at = [], 0
+    for offset, doc in enumerate(docs):
+        doc_index = first_index + offset
+        sentences = [s for s in ids[at:at + len(doc)] if s]
+        at += len(doc)
+        rng = np.random.default_rng([opt.seed, doc_index])
+        pairs, dropped = pack_document(sentences, rng, opt.max_seq_length, vocab.cls_id,
+                                       vocab.sep_id)
+        records, lengths = [], []
+        for first, second in pairs:
+            feats = to_features(first, second, opt.max_seq_length, vocab.cls_id, vocab.sep_id,
+                                vocab.pad_id)
+            records.append(serialize(feats))
+            lengths.append(sum(feats["input_mask"]))
+        tokens = sum(len(s) for s in sentences)
+        unk = sum(s.count(vocab.unk_id) for s in sentences)
+        results.append({"doc": doc_index, "records": records, "lengths": lengths,
+                        "sentences": len(doc), "tokens": tokens, "unk": unk,
+                        "dropped": dropped})
+    return results
+
+
+def _chunks(documents: Iterator[list[str]], size: int) -> Iterator[tuple[int, list]]:
+    chunk, start, index = [], 0, 0
+    for doc in documents:
+        chunk.append(doc)
+        index += 1
+        if len(chunk) == size:
+            yield start, chunk
+            chunk, start = [], index
+    if chunk:
+        yield start, chunk
+
+
+# --- the build ------------------------------------------------------------------------------------
+
+def shard_names(output_dir: str, prefix: str, count: int) -> list[str]:
+    return [f"{output_dir}/{prefix}-{i:05d}-of-{count:05d}" for i in range(count)]
+
+
+def is_eval_document(seed: int, doc_index: int, fraction: float) -> bool:
+    """Deterministic held-out choice by document (independent of the process count)."""
+    return fraction > 0 and np.random.default_rng([seed, doc_index, 7]).random() < fraction
+
+
+def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
+          options: BuildOptions = BuildOptions()) -> dict:
+    """Builds the shards and dataset_info.json; returns the info dict. See the module doc."""
+    if options.max_seq_length < 8:
+        raise DataError(f"max_seq_length must be at least 8, got {options.max_seq_length}")
+    if not 0.0 <= options.eval_fraction < 1.0:
+        raise DataError(f"eval_fraction must be in [0, 1), got {options.eval_fraction}")
+    files = expand_inputs(inputs)
+    total_bytes = sum(tf.io.gfile.stat(f).length for f in files)
+    num_shards = options.num_shards or max(1, min(1000, -(-total_bytes // BYTES_PER_SHARD)))
+    num_eval = max(1, round(num_shards * options.eval_fraction)) if options.eval_fraction else 0
+    _prepare_output_dir(output_dir, options.overwrite)
+    train_names = shard_names(output_dir, TRAIN_PREFIX, num_shards)
+    eval_names = shard_names(output_dir, EVAL_PREFIX, num_eval)
+    final = train_names + eval_names + [f"{output_dir}/{INFO_FILE}"]
+    temps = [f"{name}.incomplete" for name in train_names + eval_names]
+    stats = {"bytes_read": 0, "replaced_chars": 0}
+    counts = {"documents": 0, "sentences": 0, "tokens": 0, "unk_tokens": 0,
+              "truncated_tokens": 0, "train_examples": 0, "eval_examples": 0,
+              "eval_documents": 0}
+    hist = np.zeros(options.max_seq_length // 16 + 1, np.int64)
+    writers = [tf.io.TFRecordWriter(t) for t in temps]
+    start = last_log = time.time()
+    try:
+        for result in _run(files, vocab, options, stats):
+            held_out = is_eval_document(options.seed, result["doc"], options.eval_fraction)
+            for record in result["records"]:
+                if held_out:
+                    writers[num_shards + result["doc"] % num_eval].write(record)
+                else:
+                    writers[result["doc"] % num_shards].write(record)
+            key = "eval_examples" if held_out else "train_examples"
+            counts[key] += len(result["records"])
+            counts["eval_documents"] += int(held_out)
+            counts["documents"] += 1
+            counts["sentences"] += result["sentences"]
+            counts["tokens"] += result["tokens"]
+            counts["unk_tokens"] += result["unk"]
+            counts["truncated_tokens"] += result["dropped"]
+            for n in result["lengths"]:
+                hist[n // 16] += 1
+            if time.time() - last_log > 10:
+                last_log = time.time()
+                _log_progress(counts, stats, total_bytes, last_log - start)
+        for w in writers:
+            w.close()
+        if counts["documents"] == 0:
+            raise DataError(f"{', '.join(files)}: no text found (empty files or only blank "
+                            "lines); expected one sentence per line, blank lines between "
+                            "documents")
+        for temp, name in zip(temps, train_names + eval_names):
+            tf.io.gfile.rename(temp, name, overwrite=True)
+    except BaseException:
+        for w in writers:
+            w.close()
+        for temp in temps:
+            if tf.io.gfile.exists(temp):
+                tf.io.gfile.remove(temp)
+        raise
+    elapsed = time.time() - start
+    info = {
+        **counts,
+        "unk_share": counts["unk_tokens"] / max(1, counts["tokens"]),
+        "replaced_non_utf8_chars": stats["replaced_chars"],
+        "input_bytes": total_bytes,
+        "length_histogram": {f"{16 * i}-{16 * i + 15}": int(c) for i, c in enumerate(hist)
+                             if c},
+        "train_shards": [n.rsplit("/", 1)[-1] for n in train_names],
+        "eval_shards": [n.rsplit("/", 1)[-1] for n in eval_names],
+        "vocab": {"path": vocab.path, "size": vocab.size, "sha256": vocab.sha256},
+        "arguments": {"inputs": list(files), **dataclasses.asdict(options)},
+        "seconds": round(elapsed, 2),
+        "tokens_per_second": round(counts["tokens"] / max(elapsed, 1e-9)),
+    }
+    write_atomic(final[-1], json.dumps(info, indent=2).encode("utf-8"))
+    logging.info("wrote %d train and %d eval examples in %d + %d shards to %s (%.1f s)",
+                 counts["train_examples"], counts["eval_examples"], num_shards, num_eval,
+                 output_dir, elapsed)
+    return info
+
+
+def _run(files, vocab, options, stats) -> Iterator[dict]:
+    chunks = _chunks(iter_documents(files, options.strict, stats), options.docs_per_chunk)
+    if options.num_processes <= 1:
+        _init_worker(vocab, options)
+        for chunk in chunks:
+            yield from _process_chunk(chunk)
+        return
+    ctx = multiprocessing.get_context("spawn")  # TF is not fork-safe
+    with ctx.Pool(options.num_processes, initializer=_init_worker,
+                  initargs=(vocab, options)) as pool:
+        for results in pool.imap(_process_chunk, chunks):  # ordered: deterministic shards
+            yield from results
+
+
+def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
+    try:
+        tf.io.gfile.makedirs(output_dir)
+        probe = f"{output_dir}/.write-test"
+        with tf.io.gfile.GFile(probe, "w") as f:
+            f.write("")
+        tf.io.gfile.remove(probe)
+    except (tf.errors.OpError, OSError) as e:
+        raise DataError(f"{output_dir}: cannot write there ({type(e).__name__}: "
+                        f"{getattr(e, 'message', e)})") from None
+    existing = [n for n in tf.io.gfile.listdir(output_dir)
+                if n.startswith((TRAIN_PREFIX, EVAL_PREFIX)) or n == INFO_FILE]
+    if existing and not overwrite:
+        raise DataError(f"{output_dir}: already holds {len(existing)} dataset files (e.g. "
+                        f"{sorted(existing)[0]}); pass --overwrite to replace them")
+    for name in existing:
+        tf.io.gfile.remove(f"{output_dir}/{name}")
+
+
+def _log_progress(counts: dict, stats: dict, total_bytes: int, elapsed: float) -> None:
+    done = stats["bytes_read"] / max(1, total_bytes)
+    eta = elapsed * (1 - done) / done if done > 0 else float("nan")
+    logging.info("%.0f%%  %d documents (%.0f/s)  %d tokens (%.0f/s)  ETA %.0f s", 100 * done,
+                 counts["documents"], counts["documents"] / elapsed, counts["tokens"],
+                 counts["tokens"] / elapsed, eta)

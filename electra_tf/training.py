@@ -1,0 +1,117 @@
+"""The pretraining step: strategy.run on per-replica batches, global-batch losses, one update.
+
+One call of `PretrainStep.train(iterator, steps)` runs `steps` optimizer updates inside a single
+tf.function (TPU-shaped: fixed shapes, no host round trip inside the loop). Per update:
+  1. every replica takes its batch (size per_replica x accumulation) and splits it into
+     `accumulation` micro-batches [k, b, ...];
+  2. the loss denominators (masked slots, real tokens) are summed over micro-batches and
+     replicas first, so each part's loss is its exact share of the global-batch mean;
+  3. gradients are summed over micro-batches, all-reduced once, clipped by global norm
+     (after aggregation, as the paper), and applied by the optimizer;
+  4. losses and metric sums come back summed over replicas and steps.
+The Gumbel-sampling seed of each micro-batch is derived from (run seed, step, replica, part).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import tensorflow as tf
+
+from electra_tf import losses
+from electra_tf.config import PretrainConfig
+
+LOSS_KEYS = ("loss", "mlm_loss", "disc_loss")
+
+
+def sampling_seed(run_seed: int, step: tf.Tensor, part: tf.Tensor) -> tf.Tensor:
+    """[2] int32 stateless seed for one micro-batch on one replica at one step."""
+    base = tf.stack([tf.constant(run_seed, tf.int32), tf.cast(step, tf.int32)])
+    return tf.random.experimental.stateless_fold_in(base, tf.cast(part, tf.int32), alg="philox")
+
+
+def _split(batch: Mapping[str, tf.Tensor], parts: int) -> dict[str, tf.Tensor]:
+    """[k * b, ...] -> [k, b, ...] for every key."""
+    return {k: tf.reshape(v, tf.concat([[parts, -1], tf.shape(v)[1:]], 0))
+            for k, v in batch.items()}
+
+
+class PretrainStep:
+    """Compiled pretraining (and evaluation) steps of an ElectraPretrainer under a strategy.
+
+    Create it, the model and the optimizer inside `strategy.scope()`. The optimizer must not
+    aggregate gradients itself (`AdamWeightDecay(aggregate_gradients=False)`).
+    """
+
+    def __init__(self, model, optimizer, cfg: PretrainConfig, strategy: tf.distribute.Strategy,
+                 accumulation_steps: int = 1, jit_compile: bool = False):
+        if accumulation_steps < 1:
+            raise ValueError(f"accumulation_steps must be >= 1, got {accumulation_steps}")
+        if getattr(optimizer, "aggregate_gradients", False):
+            raise ValueError("PretrainStep aggregates and clips gradients itself: build the "
+                             "optimizer with aggregate_gradients=False")
+        self.model, self.optimizer, self.cfg = model, optimizer, cfg
+        self.strategy = strategy
+        self.accumulation_steps = accumulation_steps
+        self.variables = model.trainable_variables
+        optimizer.build(self.variables)  # before the first strategy.run (Keras 3 requirement)
+        self.train = tf.function(self._train_loop, jit_compile=jit_compile)
+        self.evaluate = tf.function(self._eval_loop, jit_compile=jit_compile)
+
+    # --- one replica ------------------------------------------------------------------------
+    def _forward(self, batch, denominators, seed, training):
+        out = self.model(batch, training=training, seed=seed)
+        result = losses.pretraining_losses(out, batch, self.cfg, denominators)
+        return result, losses.metric_sums(out, batch)
+
+    def _replica_train(self, batch):
+        ctx = tf.distribute.get_replica_context()
+        k = self.accumulation_steps
+        step = self.optimizer.iterations
+        parts = _split(batch, k)
+        # Denominators of the whole global batch, known before any forward pass.
+        denominators = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                                      losses.loss_denominators(batch))
+        grads = [tf.zeros_like(v) for v in self.variables]
+        totals = None
+        for i in range(k):  # unrolled: k is small, and XLA needs no loop-carried gradients
+            micro = {key: v[i] for key, v in parts.items()}
+            seed = sampling_seed(self.cfg.seed, step, ctx.replica_id_in_sync_group * k + i)
+            with tf.GradientTape() as tape:
+                result, sums = self._forward(micro, denominators, seed, training=True)
+            micro_grads = tape.gradient(result["loss"], self.variables)
+            grads = [g + tf.convert_to_tensor(mg) for g, mg in zip(grads, micro_grads)]
+            part = {**result, **sums}
+            totals = part if totals is None else {n: totals[n] + part[n] for n in part}
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        grads, grad_norm = tf.clip_by_global_norm(grads, self.cfg.clip_norm)
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        totals["grad_norm"] = grad_norm / tf.cast(ctx.num_replicas_in_sync, tf.float32)
+        return totals
+
+    def _replica_eval(self, batch):
+        ctx = tf.distribute.get_replica_context()
+        denominators = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                                      losses.loss_denominators(batch))
+        seed = sampling_seed(self.cfg.seed + 1, 0, ctx.replica_id_in_sync_group)
+        result, sums = self._forward(batch, denominators, seed, training=False)
+        return {**result, **sums}
+
+    # --- loops over steps (one tf.function call) ---------------------------------------------
+    def _train_loop(self, iterator, steps):
+        """Runs `steps` updates; returns sums over steps of losses, metric sums, grad_norm."""
+        return self._run(self._replica_train, iterator, steps, extra=("grad_norm",))
+
+    def _eval_loop(self, iterator, steps):
+        """Evaluates `steps` batches with dropout off; returns sums like `train`."""
+        return self._run(self._replica_eval, iterator, steps)
+
+    def _run(self, fn, iterator, steps, extra=()):
+        shapes = {**{k: () for k in LOSS_KEYS + extra}, **losses.metric_shapes()}
+        totals = {k: tf.zeros(shape, tf.float32) for k, shape in shapes.items()}
+        for _ in tf.range(steps):  # one trace of `fn`, one loop in the graph
+            per_replica = self.strategy.run(fn, args=(next(iterator),))
+            totals = {k: totals[k] + self.strategy.reduce(tf.distribute.ReduceOp.SUM,
+                                                          per_replica[k], axis=None)
+                      for k in totals}
+        return totals

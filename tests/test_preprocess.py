@@ -1,0 +1,196 @@
+"""Data builder: example layout, packing statistics, nothing lost, determinism, bad input."""
+
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from electra_tf import tokenization
+from electra_tf.data import preprocess
+
+WORDS = [f"w{i}" for i in range(200)]
+
+
+@pytest.fixture(scope="module")
+def vocab(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    path.write_text("\n".join(tokenization.SPECIAL_TOKENS + tuple(WORDS) + (".", ",")) + "\n")
+    return tokenization.load_vocab(str(path))
+
+
+def write_corpus(path, docs, seed=0):
+    """docs: number of documents; each has 1-12 sentences of 1-40 words 'wN'."""
+    rng = np.random.default_rng(seed)
+    text = []
+    for _ in range(docs):
+        for _ in range(rng.integers(1, 13)):
+            text.append(" ".join(rng.choice(WORDS, rng.integers(1, 41))) + " .")
+        text.append("")
+    path.write_text("\n".join(text) + "\n")
+    return path
+
+
+def read_examples(pattern):
+    files = sorted(tf.io.gfile.glob(pattern))
+    out = []
+    for f in files:
+        for rec in tf.data.TFRecordDataset(f):
+            ex = tf.train.Example.FromString(rec.numpy())
+            out.append({k: list(ex.features.feature[k].int64_list.value)
+                        for k in ("input_ids", "input_mask", "segment_ids")})
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, vocab):
+    d = tmp_path_factory.mktemp("built")
+    corpus = write_corpus(d / "corpus.txt", 600)
+    info = preprocess.build([str(corpus)], vocab, str(d / "out"),
+                            preprocess.BuildOptions(max_seq_length=64, num_shards=3))
+    return d, corpus, info, read_examples(str(d / "out" / "pretrain_data.tfrecord-*"))
+
+
+def test_example_layout(built, vocab):
+    _, _, info, examples = built
+    assert info["train_examples"] == len(examples) > 500
+    for ex in examples:
+        ids, mask, seg = (np.array(ex[k]) for k in ("input_ids", "input_mask", "segment_ids"))
+        assert len(ids) == len(mask) == len(seg) == 64
+        n = mask.sum()
+        assert (mask[:n] == 1).all() and (mask[n:] == 0).all()
+        assert (ids[n:] == vocab.pad_id).all() and (seg[n:] == 0).all()
+        assert ids[0] == vocab.cls_id and ids[n - 1] == vocab.sep_id
+        seps = np.flatnonzero(ids[:n] == vocab.sep_id)
+        assert len(seps) in (1, 2)
+        assert (seg[:seps[0] + 1] == 0).all() and (seg[seps[0] + 1:n] == 1).all()
+
+
+def test_single_segment_and_random_length_rates():
+    rng = np.random.default_rng(0)
+    sentences = [[7] * 10] * 4000  # one long document of 10-token sentences
+    pairs, _ = preprocess.pack_document(sentences, rng, 128, 2, 3)
+    single = np.mean([not second for _, second in pairs])
+    assert 0.07 < single < 0.14  # 10% single-segment (a few more when one sentence fills it)
+    lengths = [len(a) + len(b) for a, b in pairs[:-1]]
+    short = np.mean([n < 120 for n in lengths])  # random targets (5%) give short examples
+    assert 0.03 < short < 0.08
+
+
+def test_every_token_once_except_truncations(built, vocab):
+    d, corpus, info, examples = built
+    words = [w for line in corpus.read_text().splitlines() for w in line.split()]
+    ids_in = np.bincount([vocab.id(w) for w in words], minlength=vocab.size)
+    specials = set(vocab.never_masked_ids) | {vocab.pad_id}
+    flat = [i for ex in examples for i, m in zip(ex["input_ids"], ex["input_mask"])
+            if m and i not in specials]
+    ids_out = np.bincount(flat, minlength=vocab.size)
+    assert (ids_out <= ids_in).all()
+    assert ids_in.sum() - ids_out.sum() == info["truncated_tokens"]
+    assert info["tokens"] == len(words)
+
+
+def test_deterministic_across_process_counts_and_eval_split(tmp_path, vocab):
+    corpus = write_corpus(tmp_path / "c.txt", 300, seed=3)
+    opts = dict(max_seq_length=48, num_shards=2, eval_fraction=0.1, docs_per_chunk=16)
+    a = preprocess.build([str(corpus)], vocab, str(tmp_path / "a"),
+                         preprocess.BuildOptions(num_processes=1, **opts))
+    b = preprocess.build([str(corpus)], vocab, str(tmp_path / "b"),
+                         preprocess.BuildOptions(num_processes=2, **opts))
+    for prefix in ("pretrain_data", "eval_data"):
+        ra = read_examples(str(tmp_path / "a" / f"{prefix}*"))
+        rb = read_examples(str(tmp_path / "b" / f"{prefix}*"))
+        assert ra == rb and ra
+    assert a["eval_documents"] == b["eval_documents"] and 10 < a["eval_documents"] < 60
+    assert a["eval_shards"] == ["eval_data.tfrecord-00000-of-00001"]
+
+
+def test_gz_input_and_info_file(tmp_path, vocab):
+    plain = write_corpus(tmp_path / "c.txt", 20)
+    gz = tmp_path / "c.txt.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    a = preprocess.build([str(plain)], vocab, str(tmp_path / "a"))
+    b = preprocess.build([str(gz)], vocab, str(tmp_path / "b"))
+    assert read_examples(str(tmp_path / "a/pretrain*")) == read_examples(
+        str(tmp_path / "b/pretrain*"))
+    info = json.loads((tmp_path / "a" / "dataset_info.json").read_text())
+    assert info["documents"] == a["documents"] == b["documents"] == 20
+    assert info["vocab"]["sha256"] == vocab.sha256 and info["length_histogram"]
+
+
+def test_non_utf8_replaced_and_counted_or_strict_error(tmp_path, vocab):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"w1 w2 \xff\xfe w3 .\n\nw4 .\n")
+    info = preprocess.build([str(bad)], vocab, str(tmp_path / "a"))
+    assert info["replaced_non_utf8_chars"] == 2 and info["documents"] == 2
+    with pytest.raises(preprocess.DataError, match=r"bad.txt:1: not UTF-8"):
+        preprocess.build([str(bad)], vocab, str(tmp_path / "b"),
+                         preprocess.BuildOptions(strict=True))
+    assert not list((tmp_path / "b").glob("pretrain_data*"))  # nothing half-written
+
+
+def test_long_lines_are_truncated_and_counted(tmp_path, vocab):
+    long = tmp_path / "long.txt"
+    long.write_text(" ".join(["w5"] * 500) + "\n")
+    info = preprocess.build([str(long)], vocab, str(tmp_path / "a"),
+                            preprocess.BuildOptions(max_seq_length=32))
+    assert info["train_examples"] == 1 and info["truncated_tokens"] == 500 - 30
+
+
+@pytest.mark.parametrize("content", ["", "\n\n   \n\n"])
+def test_empty_corpus_is_an_error_without_outputs(tmp_path, vocab, content):
+    empty = tmp_path / "empty.txt"
+    empty.write_text(content)
+    with pytest.raises(preprocess.DataError, match="empty.txt: no text found"):
+        preprocess.build([str(empty)], vocab, str(tmp_path / "out"))
+    assert not list((tmp_path / "out").iterdir())
+
+
+def test_refuses_to_overwrite_and_missing_input(tmp_path, vocab):
+    corpus = write_corpus(tmp_path / "c.txt", 5)
+    preprocess.build([str(corpus)], vocab, str(tmp_path / "out"))
+    with pytest.raises(preprocess.DataError, match="already holds .* pass --overwrite"):
+        preprocess.build([str(corpus)], vocab, str(tmp_path / "out"))
+    preprocess.build([str(corpus)], vocab, str(tmp_path / "out"),
+                     preprocess.BuildOptions(overwrite=True))
+    with pytest.raises(preprocess.DataError, match="nope.txt: no such file"):
+        preprocess.build([str(tmp_path / "nope.txt")], vocab, str(tmp_path / "o2"))
+
+
+def test_unwritable_output_dir(tmp_path, vocab):
+    corpus = write_corpus(tmp_path / "c.txt", 5)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(preprocess.DataError, match="cannot write there"):
+        preprocess.build([str(corpus)], vocab, str(blocker / "out"))
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "build_pretraining_dataset.py", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_bad_vocab_is_one_clear_line(tmp_path):
+    corpus = write_corpus(tmp_path / "c.txt", 5)
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nw1\n")
+    result = run_cli("--input", str(corpus), "--output_dir", str(tmp_path / "o"),
+                     "--vocab_file", str(vocab))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith("vocab.txt has no [MASK]")
+
+
+def test_cli_learns_vocab_and_checks_size(tmp_path):
+    corpus = write_corpus(tmp_path / "c.txt", 50)
+    result = run_cli("--input", str(corpus), "--output_dir", str(tmp_path / "o"),
+                     "--learn_vocab_size", "120")
+    assert result.returncode == 0, result.stderr[-2000:]
+    vocab = tokenization.load_vocab(str(tmp_path / "o" / "vocab.txt"))
+    assert vocab.tokens[:5] == tokenization.SPECIAL_TOKENS and vocab.size <= 120
+    result = run_cli("--input", str(corpus), "--output_dir", str(tmp_path / "o2"),
+                     "--vocab_file", str(tmp_path / "o" / "vocab.txt"),
+                     "--vocab_size", "999")
+    assert result.returncode == 2 and "but the model config's vocab_size is 999" in result.stderr
