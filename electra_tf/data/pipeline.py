@@ -1,0 +1,126 @@
+"""The pretraining input: TFRecord shards -> masked, batched, per-replica tf.data.
+
+files -> shard by input pipeline (by file when every pipeline gets one, else by record) ->
+shuffle files -> interleave -> shuffle records -> batch(drop_remainder) -> parse (batched) ->
+int64 -> int32 -> dynamic masking (seeded by the batch counter) -> prefetch.
+Use it through `strategy.distribute_datasets_from_function(lambda ctx: pretraining_dataset(
+..., input_context=ctx))`; the batch size given is per replica.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from electra_tf.data import masking
+from electra_tf.data.preprocess import DataError
+
+FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
+VALIDATE_FILES = 16  # files whose first record is checked before training starts
+
+
+def feature_spec(max_seq_length: int) -> dict[str, tf.io.FixedLenFeature]:
+    return {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in FEATURE_NAMES}
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskingSpec:
+    """What dynamic masking needs: from the PretrainConfig and the vocabulary."""
+
+    mask_prob: float
+    num_predictions: int
+    mask_id: int
+    special_ids: tuple[int, ...]
+    mask_token_rate: float = 0.85
+
+
+def list_files(patterns: str | Sequence[str]) -> list[str]:
+    """Sorted files matching comma-separated or listed patterns; DataError naming the pattern."""
+    if isinstance(patterns, str):
+        patterns = [p for p in patterns.split(",") if p]
+    files = []
+    for pattern in patterns:
+        matched = sorted(tf.io.gfile.glob(pattern))
+        if not matched:
+            raise DataError(f"{pattern}: matches no TFRecord file")
+        files.extend(matched)
+    return files
+
+
+def validate_records(files: Sequence[str], max_seq_length: int) -> None:
+    """Checks the first record of the first files against the schema, naming the file."""
+    expected = (f"tf.train.Example with int64 features {', '.join(FEATURE_NAMES)} of length "
+                f"{max_seq_length}")
+    for path in files[:VALIDATE_FILES]:
+        try:
+            first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+            raise DataError(f"{path}: corrupt or truncated TFRecord ({e.message.splitlines()[0]})"
+                            f"; expected {expected}") from None
+        if first is None:
+            raise DataError(f"{path}: holds no records; expected {expected}")
+        try:
+            example = tf.train.Example.FromString(first.numpy())
+        except Exception:  # noqa: BLE001 - protobuf raises its own DecodeError
+            raise DataError(f"{path}: first record is not a tf.train.Example; expected "
+                            f"{expected}") from None
+        for name in FEATURE_NAMES:
+            feature = example.features.feature.get(name)
+            if feature is None or feature.WhichOneof("kind") != "int64_list":
+                found = sorted(example.features.feature)
+                raise DataError(f"{path}: no int64 feature '{name}' (found {found}); expected "
+                                f"{expected}")
+            if len(feature.int64_list.value) != max_seq_length:
+                raise DataError(f"{path}: '{name}' has length {len(feature.int64_list.value)};"
+                                f" expected {max_seq_length} (the --max_seq_length of the data "
+                                "builder and of pretraining must agree)")
+
+
+def pretraining_dataset(patterns: str | Sequence[str], batch_size: int, max_seq_length: int,
+                        masking_spec: MaskingSpec, *, seed: int = 0, training: bool = True,
+                        deterministic: bool = False, shuffle_buffer: int = 10_000,
+                        input_context: tf.distribute.InputContext | None = None
+                        ) -> tf.data.Dataset:
+    """The masked pretraining batches of one input pipeline (see the module docstring).
+
+    Args:
+      batch_size: per-replica batch size (what one replica's step consumes).
+      training: shuffle and repeat forever; else files and records in order, one pass.
+      deterministic: fixed order whatever the parallelism (tests, exact resumption).
+    """
+    files = list_files(patterns)
+    validate_records(files, max_seq_length)
+    pipelines = input_context.num_input_pipelines if input_context else 1
+    pipeline_id = input_context.input_pipeline_id if input_context else 0
+    by_file = pipelines > 1 and len(files) >= pipelines
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if by_file:
+        ds = ds.shard(pipelines, pipeline_id)
+    if training:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(8, len(files)),
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if pipelines > 1 and not by_file:  # every pipeline reads the same order; take every k-th
+        ds = ds.shard(pipelines, pipeline_id)
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    spec = feature_spec(max_seq_length)
+
+    def parse_and_mask(index, records):
+        parsed = tf.io.parse_example(records, spec)  # batched parse: ~5x faster than per record
+        batch = {k: tf.cast(v, tf.int32) for k, v in parsed.items()}
+        seed_pair = masking.batch_seed(seed, index * pipelines + pipeline_id)
+        return masking.mask_batch(batch, seed_pair, mask_prob=masking_spec.mask_prob,
+                                  num_predictions=masking_spec.num_predictions,
+                                  mask_id=masking_spec.mask_id,
+                                  special_ids=masking_spec.special_ids,
+                                  mask_token_rate=masking_spec.mask_token_rate)
+
+    ds = ds.enumerate().map(parse_and_mask, num_parallel_calls=tf.data.AUTOTUNE,
+                            deterministic=deterministic)
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
