@@ -23,14 +23,14 @@ import electra_tf  # noqa: F401  (before TF: sets its oneDNN option)
 def markov_corpus(vocab_size: int, num_sequences: int, length: int, seed: int = 0) -> np.ndarray:
     """[num_sequences, length] ids: [CLS] tokens... [SEP], ids >= 5 from a sparse Markov chain."""
     rng = np.random.default_rng(seed)
-    successors = rng.integers(5, vocab_size, (vocab_size, 4))  # 4 likely next tokens each
+    successors = rng.integers(5, vocab_size, (vocab_size, 2))  # 2 likely next tokens each
     out = np.zeros((num_sequences, length), np.int64)
     out[:, 0], out[:, -1] = 2, 3  # [CLS], [SEP]
     token = rng.integers(5, vocab_size, num_sequences)
     for t in range(1, length - 1):
         out[:, t] = token
-        pick = rng.integers(0, 4, num_sequences)
-        jump = rng.random(num_sequences) < 0.1  # 10% noise: any token
+        pick = rng.integers(0, 2, num_sequences)
+        jump = rng.random(num_sequences) < 0.05  # 5% noise: any token
         token = np.where(jump, rng.integers(5, vocab_size, num_sequences),
                          successors[token, pick])
     return out
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     from electra_tf.models import build_pretrainer
     from electra_tf.training import LOSS_KEYS, PretrainStep
 
-    vocab = 1000
+    vocab = 300
     cfg = get_config("tiny").replace(model={"vocab_size": vocab},
                                      pretrain={"max_seq_length": a.seq, "batch_size": a.batch,
                                                "train_steps": a.steps, "warmup_steps": 30})

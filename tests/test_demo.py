@@ -9,11 +9,12 @@ from electra_tf import demo
 
 @pytest.mark.slow
 def test_demo_losses_fall(capsys):
-    summary = demo.main(["--steps", "120", "--batch", "16", "--seq", "32", "--log_every", "60"])
+    summary = demo.main(["--steps", "150", "--batch", "16", "--seq", "32", "--log_every", "50"])
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("step")]
-    first, last = (float(ln.split()[3]) for ln in (lines[0], lines[-1]))
-    assert len(lines) == 2 and last < first
-    assert math.isfinite(summary["loss"]) and summary["disc_auc"] > 0.6
+    mlm = [float(ln.split()[5]) for ln in lines]
+    acc = [float(ln.split()[9]) for ln in lines]
+    assert len(lines) == 3 and mlm[-1] < mlm[0] - 0.2 and acc[-1] > acc[0]
+    assert math.isfinite(summary["loss"]) and summary["disc_loss"] < 0.45
 
 
 def test_markov_corpus_layout():

@@ -1,0 +1,252 @@
+"""Pretraining run: config + data + model + loop, with checkpoints, summaries and guards.
+
+Read top to bottom: `run` resolves the strategy and precision, builds the distributed input,
+the model, optimizer and step inside the strategy scope, restores the latest checkpoint (or
+warm-starts from --init_checkpoint), then loops: train `steps_per_loop` steps in one
+tf.function call, log a progress line with ETA, write summaries, evaluate, save.
+SIGTERM (preemption) saves a checkpoint at the current step and returns normally; a NaN/Inf
+loss stops the run with its step number and keeps the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from electra_tf import losses, optimization
+from electra_tf.config import ConfigError, ElectraConfig
+from electra_tf.data import pipeline
+from electra_tf.distribute import get_strategy
+from electra_tf.models import build_pretrainer
+from electra_tf.tokenization import load_vocab
+from electra_tf.training import LOSS_KEYS, PretrainStep
+
+CONFIG_FILE = "config.json"
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """Where and how to run (everything that is not the model or the recipe)."""
+
+    model_dir: str
+    train_files: str
+    vocab_file: str
+    eval_files: str = ""
+    strategy: str = "auto"
+    tpu: str = ""
+    precision: str = "float32"
+    jit_compile: bool = False
+    steps_per_loop: int = 100
+    save_every: int = 1000
+    keep_checkpoints: int = 5
+    log_every: int = 100
+    eval_every: int = 1000
+    eval_steps: int = 50
+    accumulation_steps: int = 1
+    init_checkpoint: str = ""
+    deterministic: bool = False
+    stop_after: int = 0  # stop (with a checkpoint) after this many steps in this process; 0=no
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+def check_options(cfg: ElectraConfig, opts: RunOptions, num_replicas: int) -> None:
+    """Fails early, with the flag's name, on values that cannot work."""
+    if opts.precision not in PRECISIONS:
+        raise ConfigError(f"--precision={opts.precision}: expected one of {PRECISIONS}")
+    for name in ("steps_per_loop", "save_every", "log_every", "eval_every", "eval_steps",
+                 "accumulation_steps", "keep_checkpoints"):
+        if getattr(opts, name) < 1:
+            raise ConfigError(f"--{name}={getattr(opts, name)}: expected a positive integer")
+    parts = num_replicas * opts.accumulation_steps
+    if cfg.pretrain.batch_size % parts:
+        raise ConfigError(f"--batch_size={cfg.pretrain.batch_size} is not divisible by "
+                          f"{num_replicas} replicas x {opts.accumulation_steps} accumulation "
+                          "steps")
+
+
+def check_saved_config(model_dir: str, cfg: ElectraConfig) -> None:
+    """Writes config.json on a new run; on resume, stops if a key that shapes the run differs."""
+    path = f"{model_dir}/{CONFIG_FILE}"
+    if not tf.io.gfile.exists(path):
+        tf.io.gfile.makedirs(model_dir)
+        with tf.io.gfile.GFile(path, "w") as f:
+            f.write(cfg.to_json())
+        return
+    with tf.io.gfile.GFile(path) as f:
+        saved = ElectraConfig.from_json(f.read()).to_dict()
+    current = cfg.to_dict()
+    for section in ("model", "pretrain"):
+        for key, value in saved[section].items():
+            if current[section][key] != value:
+                raise ConfigError(f"{path}: resuming with {section}.{key}="
+                                  f"{current[section][key]!r} but the run was started with "
+                                  f"{value!r}; use a new --model_dir or the same settings")
+
+
+def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
+    """Pretrains until cfg.pretrain.train_steps; returns the last logged metrics."""
+    pre = cfg.pretrain
+    strategy = get_strategy(opts.strategy, opts.tpu or None)
+    replicas = strategy.num_replicas_in_sync
+    check_options(cfg, opts, replicas)
+    vocab = load_vocab(opts.vocab_file, cfg.model.vocab_size)
+    if opts.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(opts.precision)
+    check_saved_config(opts.model_dir, cfg)
+    spec = pipeline.MaskingSpec(pre.mask_prob, pre.num_predictions, vocab.mask_id,
+                                vocab.never_masked_ids, pre.mask_token_rate)
+    train_files = pipeline.list_files(opts.train_files)
+    pipeline.validate_records(train_files, pre.max_seq_length)
+
+    def local_dataset(files: str, training: bool, seed: int,
+                      ctx: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+        ctx = ctx or tf.distribute.InputContext()
+        return pipeline.pretraining_dataset(
+            files, ctx.get_per_replica_batch_size(pre.batch_size), pre.max_seq_length, spec,
+            seed=seed, training=training, deterministic=opts.deterministic,
+            input_context=ctx).repeat()
+
+    def make_iterator(files: str, training: bool, seed: int):
+        # One replica: a plain tf.data iterator, which tf.train.Checkpoint saves (exact
+        # resumption). Distributed iterators cannot be checkpointed in TF 2.21: with several
+        # replicas a resumed run reshuffles with a seed offset by the step instead.
+        if replicas == 1:
+            return iter(local_dataset(files, training, seed))
+        return iter(strategy.distribute_datasets_from_function(
+            lambda ctx: local_dataset(files, training, seed, ctx)))
+
+    with strategy.scope():
+        model = build_pretrainer(cfg)
+        optimizer = optimization.pretraining_optimizer(
+            pre.learning_rate, pre.train_steps, pre.warmup_steps, pre.weight_decay,
+            pre.adam_epsilon)
+        step_fn = PretrainStep(model, optimizer, pre, strategy, opts.accumulation_steps,
+                               opts.jit_compile)
+        state = {"model": model, "optimizer": optimizer}
+        manager = tf.train.CheckpointManager(tf.train.Checkpoint(**state), opts.model_dir,
+                                             opts.keep_checkpoints)
+        resumed_step = 0
+        if manager.latest_checkpoint:
+            resumed_step = int(tf.train.load_variable(
+                manager.latest_checkpoint, "optimizer/iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+        iterator = make_iterator(opts.train_files, True,
+                                 pre.seed + (resumed_step if replicas > 1 else 0))
+        if replicas == 1:
+            state["iterator"] = iterator
+        checkpoint = tf.train.Checkpoint(**state)
+        manager = tf.train.CheckpointManager(checkpoint, opts.model_dir, opts.keep_checkpoints)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            logging.info("resumed from %s at step %d", manager.latest_checkpoint,
+                         int(optimizer.iterations))
+        elif opts.init_checkpoint:
+            tf.train.Checkpoint(model=model).restore(opts.init_checkpoint).expect_partial()
+            logging.info("warm start (weights only) from %s", opts.init_checkpoint)
+        eval_iterator = (make_iterator(opts.eval_files, False, pre.seed + 1)
+                         if opts.eval_files else None)
+
+    writer = tf.summary.create_file_writer(f"{opts.model_dir}/train")
+    eval_writer = tf.summary.create_file_writer(f"{opts.model_dir}/eval")
+    stop = {"term": False}
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(term=True))
+    step = int(optimizer.iterations)
+    start_step, start_time = step, time.time()
+    expected = losses.expected_initial_loss(cfg.model.vocab_size, pre)
+    logged: dict[str, float] = {}
+    acc: dict[str, np.ndarray] = {}
+    acc_steps = 0
+    try:
+        while step < pre.train_steps:
+            n = min(opts.steps_per_loop, pre.train_steps - step,
+                    _to_next(step, opts.log_every), _to_next(step, opts.save_every))
+            sums = {k: v.numpy() for k, v in step_fn.train(iterator, tf.constant(n)).items()}
+            step += n
+            loss = float(sums["loss"]) / n
+            if not math.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"loss is {loss} in the {n} steps ending at step {step}; the last good "
+                    f"checkpoint ({manager.latest_checkpoint}) is kept. Lower the learning "
+                    "rate, or use float32 / mixed_bfloat16 instead of mixed_float16")
+            if step - n == 0 and abs(sums["loss"] / n - expected) > 5.0:
+                logging.warning("first loss %.2f is far from ln(V) + 50 ln 2 = %.2f: check the "
+                                "vocabulary and labels", loss, expected)
+            acc = {k: acc.get(k, 0) + v for k, v in sums.items()}
+            acc_steps += n
+            if step % opts.log_every == 0 or step == pre.train_steps:
+                logged = _summarize(acc, acc_steps, optimizer)
+                rate = (step - start_step) * pre.batch_size / (time.time() - start_time)
+                eta = (pre.train_steps - step) * pre.batch_size / max(rate, 1e-9)
+                logged.update(sequences_per_second=rate)
+                _log_line(step, pre.train_steps, logged, eta)
+                _write_summaries(writer, step, logged)
+                acc, acc_steps = {}, 0
+            if eval_iterator is not None and (step % opts.eval_every == 0
+                                              or step == pre.train_steps):
+                ev = step_fn.evaluate(eval_iterator, tf.constant(opts.eval_steps))
+                ev = _summarize({k: v.numpy() for k, v in ev.items()}, opts.eval_steps, None)
+                logging.info("eval at step %d: %s", step, _fmt(ev))
+                _write_summaries(eval_writer, step, ev)
+                logged.update({f"eval_{k}": v for k, v in ev.items()})
+            if step % opts.save_every == 0 or step == pre.train_steps:
+                manager.save(checkpoint_number=step)
+            if stop["term"] or (opts.stop_after and step - start_step >= opts.stop_after):
+                manager.save(checkpoint_number=step)
+                logging.info("stopping at step %d (%s); checkpoint saved", step,
+                             "SIGTERM" if stop["term"] else "--stop_after")
+                break
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        writer.flush()
+        eval_writer.flush()
+    return logged
+
+
+def _to_next(step: int, every: int) -> int:
+    return every - step % every
+
+
+def _summarize(sums: dict, steps: int, optimizer) -> dict[str, float]:
+    out = {k: float(sums[k]) / steps for k in LOSS_KEYS}
+    out.update(losses.summarize_metrics(sums))
+    if "grad_norm" in sums:
+        out["grad_norm"] = float(sums["grad_norm"]) / steps
+    if optimizer is not None:
+        out["learning_rate"] = float(optimizer.learning_rate)
+    return out
+
+
+def _fmt(metrics: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+
+
+def _log_line(step: int, total: int, m: dict[str, float], eta: float) -> None:
+    logging.info("step %d/%d  loss %.3f  mlm %.3f  disc %.4f  mlm_acc %.3f  sampled_acc %.3f  "
+                 "auc %.3f  precision %.3f  recall %.3f  lr %.3g  %.1f seq/s  ETA %s", step,
+                 total, m["loss"], m["mlm_loss"], m["disc_loss"], m["mlm_accuracy"],
+                 m["sampled_accuracy"], m["disc_auc"], m["disc_precision"], m["disc_recall"],
+                 m["learning_rate"], m["sequences_per_second"], _duration(eta))
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
+
+
+def _write_summaries(writer, step: int, metrics: dict[str, float]) -> None:
+    with writer.as_default(step=step):
+        for key, value in metrics.items():
+            if math.isfinite(value):
+                tf.summary.scalar(key, value)
+
