@@ -55,22 +55,29 @@ _PRETRAIN_FLAGS = ("batch_size", "train_steps", "learning_rate", "warmup_steps",
 
 
 def resolve_config():
-    """Preset -> JSON overrides -> flag overrides, validated."""
+    """Preset -> JSON overrides -> flag overrides, merged first and validated once."""
+    import json
+
     import tensorflow as tf
 
-    from electra_tf.config import ElectraConfig, get_config
+    from electra_tf.config import ConfigError, ElectraConfig, get_config
 
-    cfg = get_config(FLAGS.model_size)
+    merged = get_config(FLAGS.model_size).to_dict()
     if FLAGS.config_json:
         if not tf.io.gfile.exists(FLAGS.config_json):
             raise FileNotFoundError(f"--config_json={FLAGS.config_json}: no such file")
         with tf.io.gfile.GFile(FLAGS.config_json) as f:
-            data = ElectraConfig.from_json(f.read()).to_dict()
-        cfg = cfg.replace(model=data["model"], pretrain=data["pretrain"])
-    pretrain = {k: getattr(FLAGS, k) for k in _PRETRAIN_FLAGS if getattr(FLAGS, k) is not None}
-    model = ({"generator_fraction": FLAGS.generator_fraction}
-             if FLAGS.generator_fraction is not None else {})
-    return cfg.replace(model=model, pretrain=pretrain)
+            overrides = json.load(f)
+        for section, values in overrides.items():
+            if section not in merged or not isinstance(values, dict):
+                raise ConfigError(f"{FLAGS.config_json}: unknown section {section!r}; expected "
+                                  "'model' and/or 'pretrain' objects")
+            merged[section].update(values)
+    merged["pretrain"].update({k: getattr(FLAGS, k) for k in _PRETRAIN_FLAGS
+                               if getattr(FLAGS, k) is not None})
+    if FLAGS.generator_fraction is not None:
+        merged["model"]["generator_fraction"] = FLAGS.generator_fraction
+    return ElectraConfig.from_dict(merged)
 
 
 def main(argv: list[str]) -> None:

@@ -23,6 +23,7 @@ from absl import logging
 from electra_tf import losses, optimization
 from electra_tf.config import ConfigError, ElectraConfig
 from electra_tf.data import pipeline
+from electra_tf.data.preprocess import DataError
 from electra_tf.distribute import get_strategy
 from electra_tf.models import build_pretrainer
 from electra_tf.tokenization import load_vocab
@@ -119,6 +120,12 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
             input_context=ctx).repeat()
 
     def make_iterator(files: str, training: bool, seed: int):
+        if not training:
+            available = sum(1 for _ in tf.data.TFRecordDataset(
+                pipeline.list_files(files)).take(pre.batch_size))
+            if available < pre.batch_size:
+                raise DataError(f"{files}: {available} eval examples, fewer than one global "
+                                f"batch ({pre.batch_size}); hold out more (--eval_fraction)")
         # One replica: a plain tf.data iterator, which tf.train.Checkpoint saves (exact
         # resumption). Distributed iterators cannot be checkpointed in TF 2.21: with several
         # replicas a resumed run reshuffles with a seed offset by the step instead.
@@ -127,6 +134,7 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
         return iter(strategy.distribute_datasets_from_function(
             lambda ctx: local_dataset(files, training, seed, ctx)))
 
+    keras.utils.set_random_seed(pre.seed)  # the initial weights depend on the run seed only
     with strategy.scope():
         model = build_pretrainer(cfg)
         optimizer = optimization.pretraining_optimizer(
@@ -138,9 +146,8 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
         manager = tf.train.CheckpointManager(tf.train.Checkpoint(**state), opts.model_dir,
                                              opts.keep_checkpoints)
         resumed_step = 0
-        if manager.latest_checkpoint:
-            resumed_step = int(tf.train.load_variable(
-                manager.latest_checkpoint, "optimizer/iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+        if manager.latest_checkpoint:  # saved as ckpt-<step>
+            resumed_step = int(manager.latest_checkpoint.rsplit("-", 1)[1])
         iterator = make_iterator(opts.train_files, True,
                                  pre.seed + (resumed_step if replicas > 1 else 0))
         if replicas == 1:
@@ -162,7 +169,8 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
     stop = {"term": False}
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(term=True))
     step = int(optimizer.iterations)
-    start_step, start_time = step, time.time()
+    first_step = step
+    start_step, start_time = step, None  # throughput is measured after the first (traced) call
     expected = losses.expected_initial_loss(cfg.model.vocab_size, pre)
     logged: dict[str, float] = {}
     acc: dict[str, np.ndarray] = {}
@@ -171,8 +179,12 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
         while step < pre.train_steps:
             n = min(opts.steps_per_loop, pre.train_steps - step,
                     _to_next(step, opts.log_every), _to_next(step, opts.save_every))
+            if opts.stop_after:
+                n = min(n, first_step + opts.stop_after - step)
             sums = {k: v.numpy() for k, v in step_fn.train(iterator, tf.constant(n)).items()}
             step += n
+            if start_time is None:
+                start_step, start_time = step, time.time()
             loss = float(sums["loss"]) / n
             if not math.isfinite(loss):
                 raise NonFiniteLossError(
@@ -186,8 +198,11 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
             acc_steps += n
             if step % opts.log_every == 0 or step == pre.train_steps:
                 logged = _summarize(acc, acc_steps, optimizer)
-                rate = (step - start_step) * pre.batch_size / (time.time() - start_time)
-                eta = (pre.train_steps - step) * pre.batch_size / max(rate, 1e-9)
+                elapsed = time.time() - start_time
+                rate = ((step - start_step) * pre.batch_size / elapsed if step > start_step
+                        else float("nan"))
+                eta = ((pre.train_steps - step) * pre.batch_size / rate if rate > 0
+                       else float("nan"))
                 logged.update(sequences_per_second=rate)
                 _log_line(step, pre.train_steps, logged, eta)
                 _write_summaries(writer, step, logged)
@@ -201,7 +216,7 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
                 logged.update({f"eval_{k}": v for k, v in ev.items()})
             if step % opts.save_every == 0 or step == pre.train_steps:
                 manager.save(checkpoint_number=step)
-            if stop["term"] or (opts.stop_after and step - start_step >= opts.stop_after):
+            if stop["term"] or (opts.stop_after and step - first_step >= opts.stop_after):
                 manager.save(checkpoint_number=step)
                 logging.info("stopping at step %d (%s); checkpoint saved", step,
                              "SIGTERM" if stop["term"] else "--stop_after")
@@ -240,6 +255,8 @@ def _log_line(step: int, total: int, m: dict[str, float], eta: float) -> None:
 
 
 def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
     seconds = int(seconds)
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 

@@ -1,0 +1,146 @@
+"""run_pretraining.py end to end on a tiny config: flagfile, logs, eval, resume, signals, flags."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from test_preprocess import WORDS, write_corpus
+
+from electra_tf import tokenization
+from electra_tf.data import preprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pretrain")
+    vocab_path = d / "vocab.txt"
+    vocab_path.write_text("\n".join(tokenization.SPECIAL_TOKENS + tuple(WORDS) + (".",)) + "\n")
+    vocab = tokenization.load_vocab(str(vocab_path))
+    preprocess.build([str(write_corpus(d / "c.txt", 400))], vocab, str(d / "shards"),
+                     preprocess.BuildOptions(max_seq_length=32, num_shards=2,
+                                             eval_fraction=0.2))
+    (d / "cfg.json").write_text(json.dumps({"model": {
+        "vocab_size": vocab.size, "embedding_size": 16, "hidden_size": 32, "num_layers": 2,
+        "num_heads": 2, "intermediate_size": 64, "generator_fraction": 0.5,
+        "max_position_embeddings": 32}}))
+    flagfile = d / "run.flags"
+    flagfile.write_text("\n".join([
+        "--flagfile=" + os.path.join(ROOT, "configs", "tiny.flags"),
+        f"--config_json={d / 'cfg.json'}", f"--vocab_file={vocab_path}",
+        f"--train_files={d / 'shards' / 'pretrain_data*'}",
+        f"--eval_files={d / 'shards' / 'eval_data*'}", "--max_seq_length=32",
+        "--batch_size=16", "--learning_rate=0.002", "--warmup_steps=10", "--train_steps=60",
+        "--log_every=20", "--eval_every=30", "--save_every=30", "--steps_per_loop=10",
+        "--eval_steps=2"]) + "\n")
+    return d, flagfile
+
+
+def run(*args, timeout=600, **kw):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "run_pretraining.py"), *args],
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+@pytest.mark.slow
+def test_flagfile_run_learns_and_writes_logs_eval_and_checkpoints(data, tmp_path):
+    _, flagfile = data
+    result = run(f"--flagfile={flagfile}", f"--model_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [ln for ln in result.stderr.splitlines() if "] step " in ln]
+    assert len(lines) == 3 and all("ETA" in ln for ln in lines)
+    losses = [float(ln.split("loss ")[1].split()[0]) for ln in lines]
+    assert losses[-1] < losses[0]
+    assert sum("eval at step" in ln for ln in result.stderr.splitlines()) == 2
+    assert tf.io.gfile.glob(str(tmp_path / "train" / "events.out.tfevents.*"))
+    assert tf.io.gfile.glob(str(tmp_path / "eval" / "events.out.tfevents.*"))
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-60")
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["model"]["hidden_size"] == 32 and saved["pretrain"]["batch_size"] == 16
+
+
+def weights(model_dir):
+    """Every saved tensor: model weights (some stored under the optimizer's references), Adam
+    slots, the step; not the save counter."""
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(model_dir)))
+    dtypes = reader.get_variable_to_dtype_map()
+    names = [n for n, dtype in dtypes.items() if dtype != tf.variant  # the data iterator
+             and not n.startswith(("save_counter", "_CHECKPOINTABLE"))]
+    return {n: reader.get_tensor(n) for n in names}
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_exactly(data, tmp_path):
+    """N steps, SIGKILL, resume, N more == 2N uninterrupted, bitwise (deterministic mode)."""
+    _, flagfile = data
+    common = [f"--flagfile={flagfile}", "--deterministic", "--eval_files=", "--save_every=20",
+              "--train_steps=40"]
+    full = run(*common, f"--model_dir={tmp_path / 'full'}")
+    assert full.returncode == 0, full.stderr[-3000:]
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "run_pretraining.py"), *common,
+                             f"--model_dir={cut}"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (tf.train.latest_checkpoint(str(cut)) or "").endswith(
+            "ckpt-20"):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert tf.train.latest_checkpoint(str(cut)).endswith("ckpt-20")
+    resumed = run(*common, f"--model_dir={cut}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stderr
+    a, b = weights(tmp_path / "full"), weights(cut)
+    assert a.keys() == b.keys() and len(a) > 100
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_and_exits_zero(data, tmp_path):
+    _, flagfile = data
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "run_pretraining.py"),
+                             f"--flagfile={flagfile}", "--train_steps=100000",
+                             "--eval_files=", "--save_every=100000", "--log_every=10",
+                             f"--model_dir={tmp_path}"], stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # wait until training runs
+        if "] step " in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    step = int(tf.train.latest_checkpoint(str(tmp_path)).rsplit("-", 1)[1])
+    assert step >= 10 and "SIGTERM" in err
+
+
+def test_resume_with_a_different_config_names_the_key(data, tmp_path):
+    d, flagfile = data
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"model": json.loads((d / "cfg.json").read_text())["model"] | {"num_layers": 3},
+         "pretrain": {"max_seq_length": 32}}))
+    result = run(f"--flagfile={flagfile}", f"--model_dir={tmp_path}", timeout=120)
+    assert result.returncode == 2
+    assert "model.num_layers=2 but the run was started with 3" in result.stderr
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--strategy=gpus", "Flags parsing error"),
+    ("--train_files=/nonexistent/shard-*", "/nonexistent/shard-*: matches no TFRecord file"),
+    ("--accumulation_steps=3", "--batch_size=16 is not divisible by 1 replicas x 3"),
+    ("--train_steps=-5", "pretrain.train_steps"),
+    ("--tpu=grpc://127.0.0.1:1", "no TPU server answers there"),
+])
+def test_bad_flags_fail_fast_with_one_clear_line(data, tmp_path, flag, message):
+    _, flagfile = data
+    start = time.time()
+    result = run(f"--flagfile={flagfile}", f"--model_dir={tmp_path}", flag, timeout=120)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-1500:]
+    assert time.time() - start < 60
