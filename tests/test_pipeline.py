@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_preprocess import WORDS, write_corpus
+from test_preprocess import write_corpus, write_vocab
 
-from electra_tf import tokenization
 from electra_tf.data import pipeline, preprocess
 
 L = 32
@@ -14,9 +13,7 @@ L = 32
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
     d = tmp_path_factory.mktemp("shards")
-    vocab_path = d / "vocab.txt"
-    vocab_path.write_text("\n".join(tokenization.SPECIAL_TOKENS + tuple(WORDS) + (".",)) + "\n")
-    vocab = tokenization.load_vocab(str(vocab_path))
+    vocab = write_vocab(d)
     corpus = write_corpus(d / "c.txt", 200)
     for n in (1, 4):
         preprocess.build([str(corpus)], vocab, str(d / f"s{n}"),

@@ -15,11 +15,16 @@ from electra_tf.data import preprocess
 WORDS = [f"w{i}" for i in range(200)]
 
 
-@pytest.fixture(scope="module")
-def vocab(tmp_path_factory):
-    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+def write_vocab(directory) -> tokenization.Vocab:
+    """The test vocabulary (specials, the corpus words, punctuation) as directory/vocab.txt."""
+    path = directory / "vocab.txt"
     path.write_text("\n".join(tokenization.SPECIAL_TOKENS + tuple(WORDS) + (".", ",")) + "\n")
     return tokenization.load_vocab(str(path))
+
+
+@pytest.fixture(scope="module")
+def vocab(tmp_path_factory):
+    return write_vocab(tmp_path_factory.mktemp("vocab"))
 
 
 def write_corpus(path, docs, seed=0):

@@ -10,9 +10,8 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_preprocess import WORDS, write_corpus
+from test_preprocess import write_corpus, write_vocab
 
-from electra_tf import tokenization
 from electra_tf.data import preprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,9 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     d = tmp_path_factory.mktemp("pretrain")
-    vocab_path = d / "vocab.txt"
-    vocab_path.write_text("\n".join(tokenization.SPECIAL_TOKENS + tuple(WORDS) + (".",)) + "\n")
-    vocab = tokenization.load_vocab(str(vocab_path))
+    vocab = write_vocab(d)
     preprocess.build([str(write_corpus(d / "c.txt", 400))], vocab, str(d / "shards"),
                      preprocess.BuildOptions(max_seq_length=32, num_shards=2,
                                              eval_fraction=0.2))
@@ -34,7 +31,7 @@ def data(tmp_path_factory):
     flagfile = d / "run.flags"
     flagfile.write_text("\n".join([
         "--flagfile=" + os.path.join(ROOT, "configs", "tiny.flags"),
-        f"--config_json={d / 'cfg.json'}", f"--vocab_file={vocab_path}",
+        f"--config_json={d / 'cfg.json'}", f"--vocab_file={vocab.path}",
         f"--train_files={d / 'shards' / 'pretrain_data*'}",
         f"--eval_files={d / 'shards' / 'eval_data*'}", "--max_seq_length=32",
         "--batch_size=16", "--learning_rate=0.002", "--warmup_steps=10", "--train_steps=60",
