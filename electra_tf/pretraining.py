@@ -143,11 +143,8 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
         step_fn = PretrainStep(model, optimizer, pre, strategy, opts.accumulation_steps,
                                opts.jit_compile)
         state = {"model": model, "optimizer": optimizer}
-        manager = tf.train.CheckpointManager(tf.train.Checkpoint(**state), opts.model_dir,
-                                             opts.keep_checkpoints)
-        resumed_step = 0
-        if manager.latest_checkpoint:  # saved as ckpt-<step>
-            resumed_step = int(manager.latest_checkpoint.rsplit("-", 1)[1])
+        latest = tf.train.latest_checkpoint(opts.model_dir)  # saved as ckpt-<step>
+        resumed_step = int(latest.rsplit("-", 1)[1]) if latest else 0
         iterator = make_iterator(opts.train_files, True,
                                  pre.seed + (resumed_step if replicas > 1 else 0))
         if replicas == 1:

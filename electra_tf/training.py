@@ -72,15 +72,16 @@ class PretrainStep:
         # Denominators of the whole global batch, known before any forward pass.
         denominators = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
                                       losses.loss_denominators(batch))
-        grads = [tf.zeros_like(v) for v in self.variables]
-        totals = None
+        grads = totals = None
         for i in range(k):  # unrolled: k is small, and XLA needs no loop-carried gradients
             micro = {key: v[i] for key, v in parts.items()}
             seed = sampling_seed(self.cfg.seed, step, ctx.replica_id_in_sync_group * k + i)
             with tf.GradientTape() as tape:
                 result, sums = self._forward(micro, denominators, seed, training=True)
-            micro_grads = tape.gradient(result["loss"], self.variables)
-            grads = [g + tf.convert_to_tensor(mg) for g, mg in zip(grads, micro_grads)]
+            micro_grads = [tf.convert_to_tensor(g)  # IndexedSlices of the tables -> dense
+                           for g in tape.gradient(result["loss"], self.variables)]
+            grads = micro_grads if grads is None else [
+                g + mg for g, mg in zip(grads, micro_grads)]
             part = {**result, **sums}
             totals = part if totals is None else {n: totals[n] + part[n] for n in part}
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
