@@ -59,6 +59,11 @@ class Encoder(keras.layers.Layer):
                              attention_dropout, initializer_range, layer_norm_eps,
                              name=f"layer_{i}")
             for i in range(num_layers)]
+        for i, block in enumerate(self.blocks):
+            # Keras tracks the list for its weights, but tf.train.Checkpoint follows only TF
+            # dependencies: without these, a checkpoint of the model alone (a warm start's
+            # --init_checkpoint) would omit every block.
+            self._track_trackable(block, name=f"layer_{i}")
 
     def build(self, input_shape=None):
         if not self.embeddings.built:
