@@ -8,13 +8,16 @@ Canonical names are ours and structural (not Keras paths, which depend on build 
   discriminator/discriminator_predictions/{dense,logits}/{kernel,bias}
   generator/generator_predictions/{dense/kernel,dense/bias,layer_norm/gamma,layer_norm/beta,
                                    output_bias}
+One table (`_BLOCK`, `_FIXED`) maps each to its Hugging Face key and its official TF1 name.
 Hugging Face (transformers' ElectraForPreTraining / ElectraForMaskedLM state dicts) stores
-Linear weights as [out, in]: kernels are transposed on the way.
+Linear weights as [out, in]: kernels are transposed on the way. Reading and writing the files:
+convert_tf1.py (official TF1 checkpoints, our warm-start format) and convert_hf.py
+(transformers directories, keras-hub).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -81,46 +84,88 @@ def pretrainer_variables(model: ElectraPretrainer) -> dict:
             **generator_variables(model.generator, with_embeddings=False)}
 
 
-# --- Hugging Face names ------------------------------------------------------------------------
+# --- The name map: ours -> Hugging Face and official TF1 names ----------------------------------
+# One table per scope. HF keys are relative to that network's transformers model
+# (ElectraForPreTraining or ElectraForMaskedLM) and store Linear weights as [out, in]
+# (transpose=True); TF1 names (google-research/electra) keep Keras' [in, out] layout.
+# TF1 scopes: the discriminator's encoder is "electra", the generator's "generator"; the shared
+# embeddings live under "electra/embeddings" (`untied_generator_embeddings=False`, the default).
 
-_HF_BLOCK = {  # ours -> (HF suffix under electra.encoder.layer.{i}., transpose)
-    "query/kernel": ("attention.self.query.weight", True),
-    "query/bias": ("attention.self.query.bias", False),
-    "key/kernel": ("attention.self.key.weight", True),
-    "key/bias": ("attention.self.key.bias", False),
-    "value/kernel": ("attention.self.value.weight", True),
-    "value/bias": ("attention.self.value.bias", False),
-    "attention_output/kernel": ("attention.output.dense.weight", True),
-    "attention_output/bias": ("attention.output.dense.bias", False),
-    "attention_layer_norm/gamma": ("attention.output.LayerNorm.weight", False),
-    "attention_layer_norm/beta": ("attention.output.LayerNorm.bias", False),
-    "intermediate/kernel": ("intermediate.dense.weight", True),
-    "intermediate/bias": ("intermediate.dense.bias", False),
-    "output/kernel": ("output.dense.weight", True),
-    "output/bias": ("output.dense.bias", False),
-    "output_layer_norm/gamma": ("output.LayerNorm.weight", False),
-    "output_layer_norm/beta": ("output.LayerNorm.bias", False),
+_BLOCK = {  # ours -> (HF suffix under electra.encoder.layer.{i}., transpose,
+            #          TF1 suffix under {scope}/encoder/layer_{i}/)
+    "query/kernel": ("attention.self.query.weight", True, "attention/self/query/kernel"),
+    "query/bias": ("attention.self.query.bias", False, "attention/self/query/bias"),
+    "key/kernel": ("attention.self.key.weight", True, "attention/self/key/kernel"),
+    "key/bias": ("attention.self.key.bias", False, "attention/self/key/bias"),
+    "value/kernel": ("attention.self.value.weight", True, "attention/self/value/kernel"),
+    "value/bias": ("attention.self.value.bias", False, "attention/self/value/bias"),
+    "attention_output/kernel": ("attention.output.dense.weight", True,
+                                "attention/output/dense/kernel"),
+    "attention_output/bias": ("attention.output.dense.bias", False,
+                              "attention/output/dense/bias"),
+    "attention_layer_norm/gamma": ("attention.output.LayerNorm.weight", False,
+                                   "attention/output/LayerNorm/gamma"),
+    "attention_layer_norm/beta": ("attention.output.LayerNorm.bias", False,
+                                  "attention/output/LayerNorm/beta"),
+    "intermediate/kernel": ("intermediate.dense.weight", True, "intermediate/dense/kernel"),
+    "intermediate/bias": ("intermediate.dense.bias", False, "intermediate/dense/bias"),
+    "output/kernel": ("output.dense.weight", True, "output/dense/kernel"),
+    "output/bias": ("output.dense.bias", False, "output/dense/bias"),
+    "output_layer_norm/gamma": ("output.LayerNorm.weight", False, "output/LayerNorm/gamma"),
+    "output_layer_norm/beta": ("output.LayerNorm.bias", False, "output/LayerNorm/beta"),
 }
-_HF_FIXED = {  # ours (without the part prefix) -> (HF key, transpose)
-    "embeddings/word_embeddings": ("electra.embeddings.word_embeddings.weight", False),
-    "embeddings/position_embeddings": ("electra.embeddings.position_embeddings.weight", False),
-    "embeddings/token_type_embeddings": ("electra.embeddings.token_type_embeddings.weight", False),
-    "embeddings/layer_norm/gamma": ("electra.embeddings.LayerNorm.weight", False),
-    "embeddings/layer_norm/beta": ("electra.embeddings.LayerNorm.bias", False),
-    "embeddings_project/kernel": ("electra.embeddings_project.weight", True),
-    "embeddings_project/bias": ("electra.embeddings_project.bias", False),
-    "discriminator_predictions/dense/kernel": ("discriminator_predictions.dense.weight", True),
-    "discriminator_predictions/dense/bias": ("discriminator_predictions.dense.bias", False),
+_FIXED = {  # ours (without the part prefix) -> (HF key, transpose, TF1 name; "{scope}" = the
+            # network's TF1 scope)
+    "embeddings/word_embeddings": ("electra.embeddings.word_embeddings.weight", False,
+                                   "electra/embeddings/word_embeddings"),
+    "embeddings/position_embeddings": ("electra.embeddings.position_embeddings.weight", False,
+                                       "electra/embeddings/position_embeddings"),
+    "embeddings/token_type_embeddings": ("electra.embeddings.token_type_embeddings.weight",
+                                         False, "electra/embeddings/token_type_embeddings"),
+    "embeddings/layer_norm/gamma": ("electra.embeddings.LayerNorm.weight", False,
+                                    "electra/embeddings/LayerNorm/gamma"),
+    "embeddings/layer_norm/beta": ("electra.embeddings.LayerNorm.bias", False,
+                                   "electra/embeddings/LayerNorm/beta"),
+    "embeddings_project/kernel": ("electra.embeddings_project.weight", True,
+                                  "{scope}/embeddings_project/kernel"),
+    "embeddings_project/bias": ("electra.embeddings_project.bias", False,
+                                "{scope}/embeddings_project/bias"),
+    "discriminator_predictions/dense/kernel": ("discriminator_predictions.dense.weight", True,
+                                               "discriminator_predictions/dense/kernel"),
+    "discriminator_predictions/dense/bias": ("discriminator_predictions.dense.bias", False,
+                                             "discriminator_predictions/dense/bias"),
     "discriminator_predictions/logits/kernel": (
-        "discriminator_predictions.dense_prediction.weight", True),
-    "discriminator_predictions/logits/bias": ("discriminator_predictions.dense_prediction.bias",
-                                              False),
-    "generator_predictions/dense/kernel": ("generator_predictions.dense.weight", True),
-    "generator_predictions/dense/bias": ("generator_predictions.dense.bias", False),
-    "generator_predictions/layer_norm/gamma": ("generator_predictions.LayerNorm.weight", False),
-    "generator_predictions/layer_norm/beta": ("generator_predictions.LayerNorm.bias", False),
-    "generator_predictions/output_bias": ("generator_lm_head.bias", False),
+        "discriminator_predictions.dense_prediction.weight", True,
+        "discriminator_predictions/dense_1/kernel"),
+    "discriminator_predictions/logits/bias": (
+        "discriminator_predictions.dense_prediction.bias", False,
+        "discriminator_predictions/dense_1/bias"),
+    "generator_predictions/dense/kernel": ("generator_predictions.dense.weight", True,
+                                           "generator_predictions/dense/kernel"),
+    "generator_predictions/dense/bias": ("generator_predictions.dense.bias", False,
+                                         "generator_predictions/dense/bias"),
+    "generator_predictions/layer_norm/gamma": ("generator_predictions.LayerNorm.weight", False,
+                                               "generator_predictions/LayerNorm/gamma"),
+    "generator_predictions/layer_norm/beta": ("generator_predictions.LayerNorm.bias", False,
+                                              "generator_predictions/LayerNorm/beta"),
+    "generator_predictions/output_bias": ("generator_lm_head.bias", False,
+                                          "generator_predictions/output_bias"),
 }
+_TF1_SCOPE = {"discriminator": "electra", "generator": "generator"}
+
+
+def _lookup(canonical: str) -> tuple[str, int | None, tuple]:
+    """canonical -> (network, layer index or None, table row)."""
+    parts = canonical.split("/")
+    part = "discriminator"  # the shared embeddings: the discriminator's scope in TF1
+    if parts[0] in _TF1_SCOPE:
+        part, parts = parts[0], parts[1:]
+    row, index = _FIXED.get("/".join(parts)), None
+    if parts[0].startswith("layer_"):
+        row, index = _BLOCK.get("/".join(parts[1:])), int(parts[0][len("layer_"):])
+    if row is None:
+        raise ConversionError(f"no name-map entry for variable '{canonical}'")
+    return part, index, row
 
 
 def hf_name(canonical: str) -> tuple[str, bool]:
@@ -129,22 +174,31 @@ def hf_name(canonical: str) -> tuple[str, bool]:
     The discriminator's names map into ElectraForPreTraining, the generator's into
     ElectraForMaskedLM; `embeddings/*` exist in both.
     """
-    parts = canonical.split("/")
-    if parts[0] in ("discriminator", "generator"):
-        parts = parts[1:]
-    if parts[0].startswith("layer_"):
-        index = int(parts[0][len("layer_"):])
-        suffix, transpose = _HF_BLOCK["/".join(parts[1:])]
-        return f"electra.encoder.layer.{index}.{suffix}", transpose
-    rest = "/".join(parts)
-    if rest not in _HF_FIXED:
-        raise ConversionError(f"no Hugging Face name for variable '{canonical}'")
-    return _HF_FIXED[rest]
+    _, index, (key, transpose, _) = _lookup(canonical)
+    if index is not None:
+        key = f"electra.encoder.layer.{index}.{key}"
+    return key, transpose
 
 
-def _assign(variables: Mapping, source: Mapping[str, np.ndarray], where: str) -> None:
+def tf1_name(canonical: str) -> str:
+    """Our canonical name -> the official TF1 checkpoint's variable name (same [in, out])."""
+    part, index, (_, _, name) = _lookup(canonical)
+    scope = _TF1_SCOPE[part]
+    if index is not None:
+        return f"{scope}/encoder/layer_{index}/{name}"
+    return name.format(scope=scope)
+
+
+def assign_by_name(variables: Mapping, source: Mapping[str, np.ndarray], where: str,
+                   name_fn: Callable[[str], tuple[str, bool]]) -> set[str]:
+    """Copies source arrays into our variables through a name map; returns the keys used.
+
+    name_fn: our canonical name -> (source key, transpose?). Raises ConversionError naming the
+    key when one is missing or has the wrong shape; nothing is assigned in that case.
+    """
+    values = {}
     for name, variable in variables.items():
-        key, transpose = hf_name(name)
+        key, transpose = name_fn(name)
         if key not in source:
             raise ConversionError(f"{where}: missing '{key}' (for our '{name}')")
         value = np.asarray(source[key])
@@ -152,7 +206,10 @@ def _assign(variables: Mapping, source: Mapping[str, np.ndarray], where: str) ->
         if tuple(value.shape) != tuple(variable.shape):
             raise ConversionError(f"{where}: '{key}' has shape {tuple(value.shape)}, expected "
                                   f"{tuple(variable.shape)} for our '{name}'")
-        variable.assign(value.astype(np.float32))
+        values[name] = value.astype(np.float32)
+    for name, variable in variables.items():
+        variable.assign(values[name])
+    return {name_fn(name)[0] for name in variables}
 
 
 def load_hf_weights(model: ElectraPretrainer, discriminator_state: Mapping[str, np.ndarray],
@@ -163,11 +220,11 @@ def load_hf_weights(model: ElectraPretrainer, discriminator_state: Mapping[str, 
     The shared embeddings come from the discriminator (ELECTRA's released checkpoints share
     them, so the generator's copy is identical).
     """
-    _assign(discriminator_variables(model.discriminator), discriminator_state,
-            f"{source} (discriminator)")
+    assign_by_name(discriminator_variables(model.discriminator), discriminator_state,
+                   f"{source} (discriminator)", hf_name)
     if generator_state is not None:
-        _assign(generator_variables(model.generator, with_embeddings=False), generator_state,
-                f"{source} (generator)")
+        assign_by_name(generator_variables(model.generator, with_embeddings=False),
+                       generator_state, f"{source} (generator)", hf_name)
 
 
 def to_hf_state(variables: Mapping) -> dict[str, np.ndarray]:
@@ -178,3 +235,8 @@ def to_hf_state(variables: Mapping) -> dict[str, np.ndarray]:
         value = np.asarray(variable.numpy())
         out[key] = value.T.copy() if transpose else value
     return out
+
+
+def to_tf1_state(variables: Mapping) -> dict[str, np.ndarray]:
+    """Canonical variables -> {official TF1 name: array}."""
+    return {tf1_name(name): np.asarray(v.numpy()) for name, v in variables.items()}
