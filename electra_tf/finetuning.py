@@ -1,0 +1,468 @@
+"""Fine-tuning run: task data + TaskModel + the authors' optimizer, over one or several seeds.
+
+Read top to bottom: `run` reads and featurizes the task once (`prepare`), then for each seed
+builds the model inside the strategy scope, initializes the discriminator (`initialize`),
+restores the seed's latest checkpoint if there is one, trains in `steps_per_loop` chunks
+inside one tf.function with a progress line (loss, learning rate, examples/s, ETA), evaluates
+on dev, writes dev (and test) predictions and the seed's metrics; finally the median of every
+metric over seeds goes to results.json and a summary table (the published numbers are
+medians over seeds).
+
+Recipe (the authors' configure_finetuning.py): Adam with decoupled weight decay 0.01, no bias
+correction, epsilon 1e-6, clip 1.0; warmup over the first 10% of steps then linear decay;
+layer-wise learning-rate decay (0.8 Small/Base, 0.9 Large); LR 3e-4/1e-4/5e-5; batch 32;
+3 epochs (10 RTE and STS-B, 2 SQuAD). Layer-wise decay defaults to the official form
+(`llrd_mode="official"`: the top layer gets decay^2, see optimization.layerwise_lr_scale):
+the published results and their decay values were produced with it; "corrected" gives the top
+layer decay^1, as the paper's text describes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from electra_tf import metrics as metric_lib
+from electra_tf import optimization
+from electra_tf.config import ConfigError, ModelConfig
+from electra_tf.data import features as feats
+from electra_tf.data import squad, tasks
+from electra_tf.data.preprocess import DataError
+from electra_tf.distribute import get_strategy
+from electra_tf.finetuning_io import initialize, write_predictions
+from electra_tf.heads import TaskModel
+from electra_tf.pretraining import PRECISIONS, _duration
+from electra_tf.tokenization import WordPieceTokenizer, load_vocab, write_atomic
+from electra_tf.training import sampling_seed
+
+# Per-size learning rate and layer-wise decay (the authors' fine-tuning settings; tiny: ours).
+SIZE_DEFAULTS = {"tiny": (1e-3, 0.8), "small": (3e-4, 0.8), "base": (1e-4, 0.8),
+                 "large": (5e-5, 0.9)}
+RESULTS_FILE = "results.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything a fine-tuning run needs (saved as finetune_config.json in output_dir)."""
+
+    task: tasks.TaskSpec
+    data_dir: str
+    vocab_file: str
+    output_dir: str
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    init_checkpoint: str = ""
+    lower_case: bool = True
+    max_seq_length: int = 128
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    learning_rate: float = 3e-4
+    epochs: float = 0.0  # 0: the task's default (3; 10 RTE/STS-B; 2 SQuAD)
+    warmup_proportion: float = 0.1
+    layerwise_decay: float = 0.8
+    llrd_mode: str = "official"
+    weight_decay: float = 0.01
+    adam_epsilon: float = 1e-6
+    clip_norm: float = 1.0
+    num_seeds: int = 1
+    seed: int = 0
+    doc_stride: int = 128
+    max_query_length: int = 64
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    beam_size: int = 20
+    na_threshold: float = -2.75  # SQuAD 2.0: no answer when the no-answer logit exceeds this
+    strategy: str = "auto"
+    tpu: str = ""
+    precision: str = "float32"
+    jit_compile: bool = False
+    steps_per_loop: int = 100
+    log_every: int = 100
+    save_every: int = 1000
+    keep_checkpoints: int = 1
+
+    def __post_init__(self) -> None:
+        def need(ok, key, expected):
+            if not ok:
+                raise ConfigError(f"config key '{key}': expected {expected}, got "
+                                  f"{getattr(self, key)!r}")
+
+        for key in ("max_seq_length", "batch_size", "eval_batch_size", "num_seeds",
+                    "doc_stride", "max_query_length", "n_best_size", "max_answer_length",
+                    "beam_size", "steps_per_loop", "log_every", "save_every",
+                    "keep_checkpoints"):
+            value = getattr(self, key)
+            need(isinstance(value, int) and value > 0, key, "a positive integer")
+        need(self.max_seq_length <= self.model.max_position_embeddings, "max_seq_length",
+             f"at most model.max_position_embeddings={self.model.max_position_embeddings}")
+        need(self.learning_rate > 0, "learning_rate", "a positive number")
+        need(self.epochs >= 0, "epochs", "a non-negative number (0 = the task's default)")
+        need(0 <= self.warmup_proportion < 1, "warmup_proportion", "a fraction in [0, 1)")
+        need(0 < self.layerwise_decay <= 1, "layerwise_decay", "a number in (0, 1]")
+        need(self.llrd_mode in optimization.LLRD_MODES, "llrd_mode",
+             f"one of {optimization.LLRD_MODES}")
+        need(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
+        need(self.weight_decay >= 0 and self.clip_norm > 0, "clip_norm",
+             "weight_decay >= 0 and clip_norm > 0")
+
+    @property
+    def train_epochs(self) -> float:
+        return self.epochs or float(self.task.epochs)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+
+# --- data -----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class EvalSet:
+    """One evaluation file: its examples, features and (SQuAD) windows or (tagging) starts."""
+
+    name: str
+    examples: list
+    encoded: object  # feats.Encoded or squad.SquadFeatures
+    path: str = ""
+
+
+@dataclasses.dataclass
+class TaskData:
+    train: feats.Encoded | squad.SquadFeatures
+    dev: list[EvalSet]
+    test: list[EvalSet]
+    labels: tuple[str, ...] = ()
+    label_range: tuple[float, float] = (0.0, 1.0)
+
+
+def prepare(cfg: FinetuneConfig, tokenizer: WordPieceTokenizer) -> TaskData:
+    """Reads and checks every split, then featurizes it (once for all seeds)."""
+    spec = cfg.task
+    train = tasks.read_split(spec, cfg.data_dir, "train")["train"]
+    splits = {s: tasks.read_split(spec, cfg.data_dir, s) for s in ("dev", "test")}
+    labels: tuple[str, ...] = ()
+    label_range = (0.0, 1.0)
+    if spec.kind in ("classification", "tagging", "regression"):
+        labels = tasks.label_list(spec, train) if spec.kind != "regression" else ()
+        where = f"{cfg.data_dir}/{spec.split_files('train')[0][1]}"
+        tasks.check_labels(spec, labels, train, where)
+        for name, examples in splits["dev"].items():
+            tasks.check_labels(spec, labels, examples, f"{cfg.data_dir} ({name} split)")
+        if spec.kind == "regression":
+            label_range = tasks.regression_range(spec, train)
+
+    def encode(examples, with_labels, training=False):
+        if spec.kind == "squad":
+            return squad.featurize(examples, tokenizer, cfg.max_seq_length, cfg.doc_stride,
+                                   cfg.max_query_length, training)
+        if spec.kind == "tagging":
+            return feats.encode_tagging(examples, tokenizer, cfg.max_seq_length, labels,
+                                        with_labels)
+        return feats.encode_sentences(examples, tokenizer, cfg.max_seq_length, spec.kind,
+                                      labels, label_range, with_labels)
+
+    def report(name, examples, encoded):
+        cut = getattr(encoded, "truncated", 0)
+        if cut:
+            unit = "words" if spec.kind == "tagging" else "examples"
+            logging.warning("%s/%s: %d %s truncated to max_seq_length=%d", spec.name, name,
+                            cut, unit, cfg.max_seq_length)
+        logging.info("%s/%s: %d examples -> %d features", spec.name, name, len(examples),
+                     len(encoded))
+
+    encoded_train = encode(train, True, training=True)
+    if len(encoded_train) == 0:
+        raise DataError(f"{cfg.data_dir}: no usable training example for {spec.name!r}")
+    report("train", train, encoded_train)
+    eval_sets = {}
+    for split in ("dev", "test"):
+        eval_sets[split] = []
+        for (name, examples), (_, filename) in zip(splits[split].items(),
+                                                   spec.split_files(split)):
+            encoded = encode(examples, split != "test")
+            report(f"{split}/{name}", examples, encoded)
+            eval_sets[split].append(EvalSet(name, examples, encoded,
+                                            f"{cfg.data_dir}/{filename}"))
+    return TaskData(encoded_train, eval_sets["dev"], eval_sets["test"], labels, label_range)
+
+
+def train_steps(cfg: FinetuneConfig, num_examples: int) -> int:
+    """Optimizer steps for the run: int(examples x epochs / batch), as the authors' code."""
+    return max(1, int(num_examples * cfg.train_epochs / cfg.batch_size))
+
+
+def train_dataset(features: dict[str, np.ndarray], batch_size: int, steps: int, seed: int,
+                  start_step: int = 0) -> tf.data.Dataset:
+    """Global batches for steps start_step..steps-1: a fresh permutation each epoch from
+    (seed, epoch), so a resumed run sees exactly the batches it would have seen."""
+    n = len(next(iter(features.values())))
+    epochs = math.ceil(steps * batch_size / n)
+    order = np.concatenate([np.random.default_rng([seed, e]).permutation(n)
+                            for e in range(epochs)])
+    order = order[start_step * batch_size:steps * batch_size]
+    table = {k: tf.constant(v) for k, v in features.items()}
+    return (tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True)
+            .map(lambda idx: {k: tf.gather(v, idx) for k, v in table.items()})
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def eval_dataset(features: dict[str, np.ndarray], batch_size: int) -> tf.data.Dataset:
+    """All rows in order, padded to whole batches; `row` says which rows are real (>= 0)."""
+    n = len(next(iter(features.values())))
+    total = math.ceil(n / batch_size) * batch_size
+    padded = {k: np.concatenate([v, np.zeros((total - n, *v.shape[1:]), v.dtype)])
+              for k, v in features.items()}
+    padded["row"] = np.concatenate([np.arange(n), -np.ones(total - n, np.int64)])
+    return tf.data.Dataset.from_tensor_slices(padded).batch(batch_size, drop_remainder=True)
+
+
+# --- losses and the compiled steps ----------------------------------------------------------
+
+def per_example_loss(head: str, out: dict, batch: dict, answerable: bool) -> tf.Tensor:
+    """[B] float32 losses, as the authors' heads (tagging: summed over labeled tokens)."""
+    if head == "classification":
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(batch["label_ids"], out["logits"])
+    if head == "regression":
+        return tf.square(out["predictions"] - batch["targets"])
+    if head == "tagging":
+        tokens = tf.nn.sparse_softmax_cross_entropy_with_logits(batch["label_ids"],
+                                                                out["logits"])  # [B, L]
+        return tf.reduce_sum(tokens * batch["label_weights"], -1)
+    loss = (tf.nn.sparse_softmax_cross_entropy_with_logits(batch["start_positions"],
+                                                           out["start_logits"])
+            + tf.nn.sparse_softmax_cross_entropy_with_logits(batch["end_positions"],
+                                                             out["end_logits"])) / 2.0
+    if answerable:
+        loss += 0.5 * tf.nn.sigmoid_cross_entropy_with_logits(batch["answerable"],
+                                                              out["answerable_logits"])
+    return loss
+
+
+class FinetuneStep:
+    """Compiled training and prediction of a TaskModel under a strategy (create in its scope)."""
+
+    def __init__(self, model: TaskModel, optimizer, cfg: FinetuneConfig, seed: int,
+                 strategy: tf.distribute.Strategy):
+        self.model, self.optimizer, self.cfg, self.seed = model, optimizer, cfg, seed
+        self.strategy = strategy
+        self.variables = model.trainable_variables
+        optimizer.build(self.variables)
+        self.train = tf.function(self._train_loop, jit_compile=cfg.jit_compile)
+        self.predict = tf.function(self._predict)
+
+    def _replica_train(self, batch):
+        ctx = tf.distribute.get_replica_context()
+        seed = sampling_seed(self.seed, self.optimizer.iterations, ctx.replica_id_in_sync_group)
+        with tf.GradientTape() as tape:
+            out = self.model(batch, training=True, seed=seed)
+            losses = per_example_loss(self.model.head, out, batch, self.model.answerable)
+            loss = tf.reduce_sum(losses) / float(self.cfg.batch_size)  # share of the global mean
+        grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, self.variables)]
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        grads, _ = tf.clip_by_global_norm(grads, self.cfg.clip_norm)
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        return loss
+
+    def _train_loop(self, iterator, steps):
+        """Runs `steps` updates; returns the sum of their global-batch mean losses."""
+        total = tf.constant(0.0)
+        for _ in tf.range(steps):
+            per_replica = self.strategy.run(self._replica_train, args=(next(iterator),))
+            total += self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        return total
+
+    def _replica_predict(self, batch):
+        out = self.model(batch, training=False)
+        result = {"row": batch["row"]}
+        if self.model.head != "squad":
+            result.update(out)
+            return result
+        k = tf.shape(out["start_top_index"])[1]
+        start_lp = tf.nn.log_softmax(out["start_logits"])  # [B, L]
+        end_lp = tf.nn.log_softmax(out["end_beam_logits"])  # [B, K, L]
+        end_top_lp, end_top = tf.math.top_k(end_lp, k=k)  # [B, K, K]
+        result.update(start_top_index=out["start_top_index"],
+                      start_top_log_probs=tf.gather(start_lp, out["start_top_index"],
+                                                    batch_dims=1),
+                      end_top_log_probs=end_top_lp, end_top_index=end_top)
+        if "answerable_logits" in out:
+            result["answerable_logits"] = out["answerable_logits"]
+        return result
+
+    def _predict(self, batch):
+        return self.strategy.run(self._replica_predict, args=(batch,))
+
+    def predict_all(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Model outputs for every row of `features`, in order, as NumPy arrays."""
+        keep = {k: v for k, v in features.items() if k in ("input_ids", "input_mask",
+                                                            "segment_ids")}
+        data = self.strategy.experimental_distribute_dataset(
+            eval_dataset(keep, self.cfg.eval_batch_size))
+        parts: dict[str, list] = {}
+        for batch in data:
+            out = self.predict(batch)
+            for key, value in out.items():
+                parts.setdefault(key, []).extend(
+                    t.numpy() for t in self.strategy.experimental_local_results(value))
+        merged = {k: np.concatenate(v) for k, v in parts.items()}
+        real = merged.pop("row")
+        order = np.argsort(np.where(real >= 0, real, np.iinfo(np.int64).max), kind="stable")
+        order = order[:int((real >= 0).sum())]
+        return {k: v[order] for k, v in merged.items()}
+
+
+# --- evaluation -----------------------------------------------------------------------------
+
+def evaluate(cfg: FinetuneConfig, data: TaskData, eval_set: EvalSet,
+             outputs: dict[str, np.ndarray], with_labels: bool = True) -> tuple[dict, object]:
+    """(metrics, predictions) of one evaluation set; metrics are {} without labels."""
+    spec, examples = cfg.task, eval_set.examples
+    if spec.kind == "squad":
+        best, null, nbest = squad.decode(examples, eval_set.encoded, outputs, cfg.n_best_size,
+                                         cfg.max_answer_length)
+        answers = {q: ("" if null.get(q, -math.inf) > cfg.na_threshold else t)
+                   for q, t in best.items()}
+        predictions = {"predictions": answers, "best_non_null": best, "null_odds": null,
+                       "nbest": nbest}
+        if not with_labels:
+            return {}, predictions
+        dataset = squad.load_dataset(eval_set.path)
+        if spec.squad_v2:
+            result = metric_lib.squad_v2_scores(dataset, best, null, cfg.na_threshold)
+        else:
+            result = metric_lib.squad_v1_scores(dataset, best)
+        return result, predictions
+    if spec.kind == "tagging":
+        tags = feats.tags_from_logits(outputs["logits"], eval_set.encoded, examples,
+                                      data.labels)
+        result = metric_lib.span_f1([e.label for e in examples], tags) if with_labels else {}
+        return result, tags
+    if spec.kind == "regression":
+        low, high = data.label_range
+        values = outputs["predictions"] * (high - low) + low
+        gold = [float(e.label) for e in examples] if with_labels else None
+        result = metric_lib.score(spec.metrics, gold, values) if with_labels else {}
+        return result, [float(v) for v in values]
+    predicted = outputs["logits"].argmax(-1)
+    result = {}
+    if with_labels:
+        gold = eval_set.encoded.features["label_ids"]
+        result = metric_lib.score(spec.metrics, gold, predicted)
+    return result, [data.labels[i] for i in predicted]
+
+
+# --- one seed, and the run ------------------------------------------------------------------
+
+def run_seed(cfg: FinetuneConfig, data: TaskData, seed: int,
+             strategy: tf.distribute.Strategy) -> dict[str, float]:
+    """Trains and evaluates one seed in output_dir/seed_<seed>; returns its dev metrics."""
+    seed_dir = f"{cfg.output_dir}/seed_{seed}"
+    metrics_path = f"{seed_dir}/dev_metrics.json"
+    if tf.io.gfile.exists(metrics_path):  # finished before (a resumed multi-seed run)
+        with tf.io.gfile.GFile(metrics_path) as f:
+            logging.info("seed %d: already finished, metrics from %s", seed, metrics_path)
+            return json.load(f)
+    spec = cfg.task
+    total = train_steps(cfg, len(data.train))
+    keras.utils.set_random_seed(seed)  # the head's initial weights depend on the seed only
+    with strategy.scope():
+        model = TaskModel(cfg.model, spec.kind if spec.kind != "squad" else "squad",
+                          num_labels=max(2, len(data.labels)), answerable=spec.squad_v2,
+                          beam_size=cfg.beam_size, name="task_model")
+        model.build()
+        optimizer = optimization.finetuning_optimizer(
+            model.trainable_variables, cfg.learning_rate, total,
+            int(total * cfg.warmup_proportion), cfg.model.num_layers, cfg.layerwise_decay,
+            cfg.llrd_mode, cfg.weight_decay, cfg.adam_epsilon)
+        step_fn = FinetuneStep(model, optimizer, cfg, seed, strategy)
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        manager = tf.train.CheckpointManager(checkpoint, seed_dir, cfg.keep_checkpoints)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            logging.info("seed %d: resumed from %s", seed, manager.latest_checkpoint)
+        elif cfg.init_checkpoint:
+            initialize(model, cfg.init_checkpoint)
+        else:
+            logging.warning("seed %d: no --init_checkpoint: fine-tuning from random weights",
+                            seed)
+    step = int(optimizer.iterations)
+    iterator = iter(strategy.experimental_distribute_dataset(
+        train_dataset(data.train.features, cfg.batch_size, total, seed, step)))
+    start_step, start_time, loss_sum, loss_steps = step, None, 0.0, 0
+    while step < total:
+        n = min(cfg.steps_per_loop, total - step, cfg.log_every - step % cfg.log_every,
+                cfg.save_every - step % cfg.save_every)
+        loss_sum += float(step_fn.train(iterator, tf.constant(n)))
+        loss_steps += n
+        step += n
+        if start_time is None:  # throughput from after the first (traced) call
+            start_step, start_time = step, time.time()
+        if not math.isfinite(loss_sum):
+            raise FloatingPointError(f"seed {seed}: loss is {loss_sum} at step {step}; lower "
+                                     "the learning rate or check the data")
+        if step % cfg.log_every == 0 or step == total:
+            elapsed = time.time() - start_time
+            rate = (step - start_step) * cfg.batch_size / elapsed if step > start_step else 0.0
+            eta = (total - step) * cfg.batch_size / rate if rate else float("nan")
+            logging.info("seed %d step %d/%d  loss %.4f  lr %.3g  %.1f examples/s  ETA %s",
+                         seed, step, total, loss_sum / loss_steps,
+                         float(optimizer.learning_rate), rate, _duration(eta))
+            loss_sum, loss_steps = 0.0, 0
+        if step % cfg.save_every == 0 or step == total:
+            manager.save(checkpoint_number=step)
+    result: dict[str, float] = {}
+    for split, sets in (("dev", data.dev), ("test", data.test)):
+        for eval_set in sets:
+            outputs = step_fn.predict_all(eval_set.encoded.features)
+            scores, predictions = evaluate(cfg, data, eval_set, outputs, split == "dev")
+            prefix = "" if eval_set.name == split else f"{eval_set.name}_"
+            result.update({f"{prefix}{k}": float(v) for k, v in scores.items()})
+            write_predictions(cfg, data, eval_set, split, predictions, seed_dir)
+    write_atomic(metrics_path, json.dumps(result, indent=2, sort_keys=True).encode())
+    logging.info("seed %d dev: %s", seed, "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
+    return result
+
+
+def summarize(per_seed: dict[int, dict[str, float]]) -> tuple[dict[str, float], str]:
+    """(median of each metric over seeds, a text table: one row per seed, then the median)."""
+    names = sorted({k for m in per_seed.values() for k in m})
+    median = {k: float(np.median([m[k] for m in per_seed.values() if k in m])) for k in names}
+    width = max([len(n) for n in names] + [8])
+    lines = ["seed    " + "  ".join(f"{n:>{width}}" for n in names)]
+    for seed, m in per_seed.items():
+        lines.append(f"{seed:<8}" + "  ".join(f"{m.get(n, float('nan')):>{width}.4f}"
+                                              for n in names))
+    lines.append("median  " + "  ".join(f"{median[n]:>{width}.4f}" for n in names))
+    return median, "\n".join(lines)
+
+
+def run(cfg: FinetuneConfig) -> dict:
+    """Fine-tunes cfg.num_seeds seeds (seed, seed+1, ...); returns the results dict."""
+    strategy = get_strategy(cfg.strategy, cfg.tpu or None)
+    if cfg.batch_size % strategy.num_replicas_in_sync or (
+            cfg.eval_batch_size % strategy.num_replicas_in_sync):
+        raise ConfigError(f"--batch_size={cfg.batch_size} and --eval_batch_size="
+                          f"{cfg.eval_batch_size} must be divisible by the "
+                          f"{strategy.num_replicas_in_sync} replicas")
+    vocab = load_vocab(cfg.vocab_file, cfg.model.vocab_size)
+    keras.mixed_precision.set_global_policy(cfg.precision)
+    tf.io.gfile.makedirs(cfg.output_dir)
+    write_atomic(f"{cfg.output_dir}/finetune_config.json", cfg.to_json().encode())
+    data = prepare(cfg, WordPieceTokenizer(vocab, cfg.lower_case))
+    per_seed = {}
+    for seed in range(cfg.seed, cfg.seed + cfg.num_seeds):
+        per_seed[seed] = run_seed(cfg, data, seed, strategy)
+    median, table = summarize(per_seed)
+    results = {"task": cfg.task.name, "seeds": {str(s): m for s, m in per_seed.items()},
+               "median": median, "train_steps": train_steps(cfg, len(data.train)),
+               "init_checkpoint": cfg.init_checkpoint}
+    write_atomic(f"{cfg.output_dir}/{RESULTS_FILE}",
+                 json.dumps(results, indent=2, sort_keys=True).encode())
+    logging.info("%s over %d seed(s):\n%s", cfg.task.name, cfg.num_seeds, table)
+    results["table"] = table
+    return results

@@ -1,0 +1,119 @@
+"""Fine-tuning's file edges: initial weights in, predictions out.
+
+Initial weights (`initialize`), all into the TaskModel's discriminator only (never a head):
+  - a pretraining run's directory or checkpoint prefix (`run_pretraining.py --model_dir`):
+    the discriminator of the ElectraPretrainer saved as `model`; the generator, optimizer
+    slots and data iterator in the checkpoint are ignored;
+  - an init checkpoint written by the converters (official TF1 or Hugging Face weights ->
+    `convert_tf1.save_init_checkpoint`, same layout: `model` = ElectraPretrainer);
+  - a fine-tuning seed directory (`model` = TaskModel: its discriminator; e.g. RTE from MNLI);
+  - an exported SavedModel directory whose variables hold the TaskModel or the pretrainer
+    under `model` or at the root.
+A checkpoint that lacks any discriminator variable is an error, not a silent random init.
+
+Predictions (`write_predictions`), under the seed's directory:
+  dev: dev[_<name>]_predictions.tsv (id, gold, prediction); tagging: CoNLL columns
+  word gold prediction (conlleval's input); SQuAD: *_predictions.json (answers after the
+  no-answer threshold), *_null_odds.json, *_nbest.json.
+  test: GLUE tasks in the GLUE submission format (test/<CoLA|SST-2|...>.tsv: index,
+  prediction); other tasks test[_<name>]_predictions.tsv / .txt / .json.
+"""
+
+from __future__ import annotations
+
+import json
+
+import tensorflow as tf
+from absl import logging
+
+from electra_tf.config import ConfigError
+from electra_tf.tokenization import write_atomic
+
+
+def resolve_checkpoint(path: str) -> str:
+    """A checkpoint prefix from a prefix, a run directory, or a directory with one checkpoint
+    (or a SavedModel directory: its variables/variables)."""
+    if tf.io.gfile.exists(f"{path}/saved_model.pb"):
+        return f"{path}/variables/variables"
+    if tf.io.gfile.isdir(path):
+        latest = tf.train.latest_checkpoint(path)
+        if latest:
+            return latest
+        indexes = tf.io.gfile.glob(f"{path}/*.index")
+        if len(indexes) == 1:
+            return indexes[0][:-len(".index")]
+        raise ConfigError(f"--init_checkpoint={path}: no checkpoint in this directory"
+                          + (f" (several: {indexes}; pass one prefix)" if indexes else ""))
+    if tf.io.gfile.exists(f"{path}.index"):
+        return path
+    raise ConfigError(f"--init_checkpoint={path}: neither a checkpoint prefix (no "
+                      f"{path}.index) nor a directory")
+
+
+def initialize(model, path: str) -> str:
+    """Restores `model.discriminator` from `path` (see the module docstring); returns the
+    prefix used. Raises ConfigError when no layout of the checkpoint holds all its weights."""
+    prefix = resolve_checkpoint(path)
+    layouts = {  # how each source nests the discriminator
+        "model.discriminator": lambda d: tf.train.Checkpoint(
+            model=tf.train.Checkpoint(discriminator=d)),
+        "discriminator": lambda d: tf.train.Checkpoint(discriminator=d),
+    }
+    keys = {name for name, _ in tf.train.list_variables(prefix)}
+    for layout, make in layouts.items():
+        root = layout.split(".")[0]
+        if not any(k.startswith(f"{root}/") for k in keys):
+            continue
+        try:
+            status = make(model.discriminator).read(prefix)
+            status.expect_partial()  # the generator, heads, optimizer slots: not wanted here
+            status.assert_existing_objects_matched()
+        except (AssertionError, ValueError) as e:
+            raise ConfigError(f"--init_checkpoint={path}: its discriminator does not match "
+                              f"the model config ({str(e).splitlines()[0][:300]})") from None
+        logging.info("initialized the discriminator from %s (%s)", prefix, layout)
+        return prefix
+    raise ConfigError(f"--init_checkpoint={path}: no discriminator in {prefix} (expected a "
+                      "pretraining, converted, fine-tuning or exported checkpoint)")
+
+
+def _write(path: str, text: str) -> None:
+    tf.io.gfile.makedirs(path.rsplit("/", 1)[0])
+    write_atomic(path, text.encode("utf-8"))
+
+
+def write_predictions(cfg, data, eval_set, split: str, predictions, seed_dir: str) -> None:
+    """Writes one evaluation set's predictions (formats in the module docstring)."""
+    spec = cfg.task
+    stem = split if eval_set.name == split else f"{split}_{eval_set.name}"
+    examples = eval_set.examples
+    if spec.kind == "squad":
+        for key in ("predictions", "null_odds", "nbest"):
+            if key == "null_odds" and not predictions[key]:
+                continue
+            _write(f"{seed_dir}/{stem}_{key}.json",
+                   json.dumps(predictions[key], indent=1, sort_keys=True))
+        return
+    if spec.kind == "tagging":
+        lines = []
+        for example, tags in zip(examples, predictions):
+            gold = example.label or [None] * len(tags)
+            for word, g, p in zip(example.texts, gold, tags):
+                lines.append(f"{word} {g} {p}" if g is not None else f"{word} {p}")
+            lines.append("")
+        _write(f"{seed_dir}/{stem}_predictions.txt", "\n".join(lines) + "\n")
+        return
+    if split == "test" and spec.submission_name:
+        names = dict(zip([name for name, _ in spec.split_files("test")], spec.submission_name))
+        rows = [f"{i}\t{p:.3f}" if isinstance(p, float) else f"{i}\t{p}"
+                for i, p in enumerate(predictions)]
+        _write(f"{seed_dir}/test/{names[eval_set.name]}.tsv",
+               "index\tprediction\n" + "\n".join(rows) + "\n")
+        return
+    header = "id\tprediction" if split == "test" else "id\tlabel\tprediction"
+    rows = []
+    for example, p in zip(examples, predictions):
+        value = f"{p:.6g}" if isinstance(p, float) else p
+        rows.append(f"{example.id}\t{value}" if split == "test"
+                    else f"{example.id}\t{example.label}\t{value}")
+    _write(f"{seed_dir}/{stem}_predictions.tsv", header + "\n" + "\n".join(rows) + "\n")

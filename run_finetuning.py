@@ -1,0 +1,173 @@
+"""Fine-tunes ELECTRA's discriminator on a task, over one or several seeds.
+
+  python run_finetuning.py --task=rte --data_dir=glue/RTE --vocab_file=vocab.txt \
+      --init_checkpoint=runs/small --output_dir=runs/small-rte --num_seeds=5
+
+Tasks: the GLUE tasks (cola, sst, mrpc, sts, qqp, mnli, qnli, rte), squadv1, squad (2.0),
+ner and chunk (CoNLL files), or `generic` for any TSV/CSV/JSON Lines task described by
+--task_type/--format/--text_columns/--label_column (or a --task_spec JSON file).
+The model's shape comes from --model_size, else from the config.json next to
+--init_checkpoint (a pretraining run or a converted checkpoint), then --config_json.
+Learning rate and layer-wise decay default to the published values for the size; epochs to
+the task's. Results: <output_dir>/results.json (per-seed dev metrics and their median),
+seed_<n>/ (checkpoints, dev/test predictions).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags, logging
+
+import electra_tf  # noqa: F401  (before TF: sets its oneDNN option)
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("task", None, "Task name (cola, sst, mrpc, sts, qqp, mnli, qnli, rte, "
+                    "squadv1, squad, ner, chunk) or 'generic'.")
+flags.DEFINE_string("data_dir", None, "Folder with the task's train/dev(/test) files.")
+flags.DEFINE_string("vocab_file", None, "The vocab.txt the model was pretrained with.")
+flags.DEFINE_string("output_dir", None, "Checkpoints, predictions and results.json. A run "
+                    "there is resumed (finished seeds are kept).")
+flags.DEFINE_string("init_checkpoint", "", "Pretraining run dir or checkpoint prefix, a "
+                    "converted (TF1/Hugging Face) init checkpoint, a fine-tuning seed dir or "
+                    "an exported SavedModel: its discriminator is loaded. Empty: random init.")
+flags.DEFINE_string("model_size", "small", "Preset shape (tiny, small, base, large), unless "
+                    "--init_checkpoint has a config.json.")
+flags.DEFINE_string("config_json", None, "JSON {'model': {...}} overrides of the shape.")
+flags.DEFINE_bool("do_lower_case", True, "Uncased tokenization (as the vocabulary).")
+# Generic tasks.
+flags.DEFINE_string("task_spec", None, "JSON task description (generic tasks): name, kind, "
+                    "format, text_columns, label_column, has_header, labels, metrics, epochs.")
+flags.DEFINE_enum("task_type", "classification", ["classification", "regression", "tagging"],
+                  "Generic task kind.")
+flags.DEFINE_enum("format", "tsv", ["tsv", "csv", "jsonl", "conll"], "Generic task files: "
+                  "train/dev/test.<format> (conll: .txt).")
+flags.DEFINE_list("text_columns", ["text"], "One or two text columns (names; indices when "
+                  "--nohas_header).")
+flags.DEFINE_string("label_column", "label", "Label column (name or index; conll: index).")
+flags.DEFINE_bool("has_header", True, "Generic tsv/csv files start with a header row.")
+flags.DEFINE_list("labels", [], "Label set in output order (default: the training labels).")
+# Recipe.
+flags.DEFINE_integer("max_seq_length", None, "Sequence length (default 128; SQuAD 512).")
+flags.DEFINE_integer("batch_size", 32, "Global training batch size.")
+flags.DEFINE_integer("eval_batch_size", 64, "Global evaluation batch size.")
+flags.DEFINE_float("learning_rate", None, "Peak LR (default: 3e-4 small, 1e-4 base, 5e-5 "
+                   "large).")
+flags.DEFINE_float("epochs", None, "Training epochs (default: 3; RTE/STS-B 10; SQuAD 2).")
+flags.DEFINE_float("warmup_proportion", 0.1, "Share of steps with linear warmup.")
+flags.DEFINE_float("layerwise_decay", None, "Layer-wise LR decay (default 0.8; large 0.9); "
+                   "1.0 turns it off.")
+flags.DEFINE_enum("llrd_mode", "official", ["official", "corrected"], "official: the "
+                  "authors' code (top layer decay^2; the published results); corrected: top "
+                  "layer decay^1.")
+flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay.")
+flags.DEFINE_integer("num_seeds", 1, "Seeds seed..seed+n-1; results.json holds the median.")
+flags.DEFINE_integer("seed", 0, "First seed.")
+# SQuAD.
+flags.DEFINE_integer("doc_stride", 128, "SQuAD: pieces between window starts.")
+flags.DEFINE_integer("max_query_length", 64, "SQuAD: question pieces kept.")
+flags.DEFINE_integer("n_best_size", 20, "SQuAD: answers kept per question (n-best file).")
+flags.DEFINE_integer("max_answer_length", 30, "SQuAD: longest answer in pieces.")
+flags.DEFINE_float("na_threshold", -2.75, "SQuAD 2.0: answer '' when the no-answer logit is "
+                   "above this (official -2.75; results.json also has the best threshold).")
+# Where and how.
+flags.DEFINE_enum("strategy", "auto", ["auto", "tpu", "mirrored", "multi_worker", "one_device",
+                                       "cpu"], "Distribution strategy.")
+flags.DEFINE_string("tpu", "", "Cloud TPU name, 'local', or grpc://host:port.")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Compute precision.")
+flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA.")
+flags.DEFINE_integer("steps_per_loop", 100, "Steps per tf.function call.")
+flags.DEFINE_integer("log_every", 100, "Progress line interval in steps.")
+flags.DEFINE_integer("save_every", 1000, "Checkpoint interval in steps.")
+
+
+def resolve_model():
+    """Preset, or the init checkpoint's config.json; then --config_json overrides."""
+    import dataclasses
+    import json
+
+    import tensorflow as tf
+
+    from electra_tf.config import ConfigError, ElectraConfig, get_config
+
+    model = dataclasses.asdict(get_config(FLAGS.model_size).model)
+    init = FLAGS.init_checkpoint
+    if init and not FLAGS["model_size"].present:
+        directory = init if tf.io.gfile.isdir(init) else init.rsplit("/", 1)[0]
+        if tf.io.gfile.exists(f"{directory}/config.json"):
+            with tf.io.gfile.GFile(f"{directory}/config.json") as f:
+                model.update(json.load(f).get("model", {}))
+            logging.info("model shape from %s/config.json", directory)
+    if FLAGS.config_json:
+        with tf.io.gfile.GFile(FLAGS.config_json) as f:
+            overrides = json.load(f)
+        if set(overrides) - {"model", "pretrain"}:
+            raise ConfigError(f"{FLAGS.config_json}: expected a 'model' object")
+        model.update(overrides.get("model", {}))
+    return ElectraConfig.from_dict({"model": model}).model
+
+
+def resolve_task():
+    from electra_tf.data import tasks
+
+    if FLAGS.task_spec:
+        return tasks.spec_from_json(FLAGS.task_spec)
+    if FLAGS.task.lower() == "generic":
+        return tasks.generic_spec("generic", FLAGS.task_type, FLAGS.format,
+                                  tuple(FLAGS.text_columns), FLAGS.label_column,
+                                  FLAGS.has_header, tuple(FLAGS.labels))
+    return tasks.get_task(FLAGS.task)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise ValueError(f"unexpected arguments {argv[1:]}")
+    from electra_tf.finetuning import SIZE_DEFAULTS, FinetuneConfig, run
+
+    for name in ("data_dir", "vocab_file", "output_dir"):
+        if not getattr(FLAGS, name):
+            raise ValueError(f"--{name} is required")
+    if not FLAGS.task and not FLAGS.task_spec:
+        raise ValueError("--task (or --task_spec) is required")
+    spec = resolve_task()
+    lr, decay = SIZE_DEFAULTS.get(FLAGS.model_size, SIZE_DEFAULTS["small"])
+    cfg = FinetuneConfig(
+        task=spec, data_dir=FLAGS.data_dir, vocab_file=FLAGS.vocab_file,
+        output_dir=FLAGS.output_dir, model=resolve_model(),
+        init_checkpoint=FLAGS.init_checkpoint, lower_case=FLAGS.do_lower_case,
+        max_seq_length=FLAGS.max_seq_length or (512 if spec.kind == "squad" else 128),
+        batch_size=FLAGS.batch_size, eval_batch_size=FLAGS.eval_batch_size,
+        learning_rate=FLAGS.learning_rate or lr, epochs=FLAGS.epochs or 0.0,
+        warmup_proportion=FLAGS.warmup_proportion,
+        layerwise_decay=FLAGS.layerwise_decay or decay, llrd_mode=FLAGS.llrd_mode,
+        weight_decay=FLAGS.weight_decay, num_seeds=FLAGS.num_seeds, seed=FLAGS.seed,
+        doc_stride=FLAGS.doc_stride, max_query_length=FLAGS.max_query_length,
+        n_best_size=FLAGS.n_best_size, max_answer_length=FLAGS.max_answer_length,
+        na_threshold=FLAGS.na_threshold, strategy=FLAGS.strategy, tpu=FLAGS.tpu,
+        precision=FLAGS.precision, jit_compile=FLAGS.jit_compile,
+        steps_per_loop=FLAGS.steps_per_loop, log_every=FLAGS.log_every,
+        save_every=FLAGS.save_every)
+    results = run(cfg)
+    print(results["table"])
+
+
+def entry() -> None:
+    """Bad flags, configs and data end with one clear line and exit code 2."""
+    from electra_tf.config import ConfigError
+    from electra_tf.data.preprocess import DataError
+    from electra_tf.distribute import StrategyError
+    from electra_tf.tokenization import VocabError
+
+    try:
+        app.run(main)
+    except (ConfigError, DataError, StrategyError, VocabError, ValueError,
+            FileNotFoundError) as e:
+        print(f"run_finetuning.py: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except FloatingPointError as e:
+        print(f"run_finetuning.py: stopped: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    entry()
