@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from test_preprocess import write_corpus, write_vocab
 
-from electra_tf.data import pipeline, preprocess
+from electra_tf.data import pipeline, preprocess, records
 
 L = 32
 
@@ -81,7 +81,7 @@ def test_deterministic_and_iterator_checkpoint_resumes_at_same_record(shards, tm
 def write_records(path, examples):
     with tf.io.TFRecordWriter(str(path)) as w:
         for feats in examples:
-            w.write(preprocess.serialize(feats))
+            w.write(records.encode_examples({k: np.array([v]) for k, v in feats.items()})[0])
 
 
 def test_schema_errors_name_the_file(shards, tmp_path):

@@ -62,3 +62,38 @@ def test_builder_tokenization_matches_reference_vocab_on_real_text(shared_dir):
         encoding="utf-8").splitlines()[:400] if ln.strip()]
     for line in lines:
         assert ours.ids(line) == ref.convert_tokens_to_ids(ref.tokenize(line)), line
+
+
+EDGE_TEXTS = ["", "   ", "Crème brûlée à São Paulo", "naïve Ångström ÉCOLE", "emoji 😀👍🏽 ok",
+              "tab\tand\nnewline", "中文字符 mixed", "don't stop-believing...!?",
+              "x" * 150 + " tail", "  leading and trailing  "]
+# Where tensorflow-text (both tokenizers) departs from the original BERT tokenizer: control
+# characters split words instead of vanishing, and compatibility characters are decomposed.
+KNOWN_DIFFERENCES = {"and\x00control": (["and", "control"], ["and", "##con", "##tro", "##l"]),
+                     "ﬁne": (["fine"], ["ﬁ", "##ne"])}
+
+
+def test_fast_tokenizer_equals_reference_tokenizers_on_edge_cases(shared_dir):
+    """FastBertTokenizer (ours) == tensorflow-text's BertTokenizer == transformers' BertTokenizer
+    on accents, emoji, control characters, CJK, punctuation, over-long words and empty text."""
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+    transformers = pytest.importorskip("transformers")
+    path = str(shared_dir / "data" / "vocab" / "bert-base-uncased.txt")
+    vocab = tokenization.load_vocab(path)
+    ours = tokenization.WordPieceTokenizer(vocab)
+    table = tf.lookup.StaticVocabularyTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(list(vocab.tokens)), tf.range(vocab.size, dtype=tf.int64)), 1)
+    slow = tf_text.BertTokenizer(table, token_out_type=tf.int64, lower_case=True,
+                                 unknown_token="[UNK]")
+    ref = transformers.BertTokenizer(path, do_lower_case=True)
+    lines = [ln for ln in (shared_dir / "data" / "corpus" / "fortune.txt").read_text(
+        encoding="utf-8").splitlines()[:2000] if ln.strip()]
+    texts = EDGE_TEXTS + lines
+    fast_ids = ours.tokenize(tf.constant(texts)).to_list()
+    slow_ids = slow.tokenize(tf.constant(texts)).merge_dims(-2, -1).to_list()
+    for text, a, b in zip(texts, fast_ids, slow_ids):
+        assert a == b == ref.convert_tokens_to_ids(ref.tokenize(text)), repr(text)
+    for text, (tf_text_tokens, original_tokens) in KNOWN_DIFFERENCES.items():
+        assert [vocab.tokens[i] for i in ours.ids(text)] == tf_text_tokens
+        assert ref.tokenize(text) == original_tokens

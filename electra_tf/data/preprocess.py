@@ -20,6 +20,7 @@ is drawn afresh at each document's start (the official builder carries it over).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import multiprocessing
 import time
@@ -29,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from electra_tf.data import records
 from electra_tf.tokenization import Vocab, WordPieceTokenizer, write_atomic
 
 TRAIN_PREFIX = "pretrain_data.tfrecord"
@@ -51,7 +53,7 @@ class BuildOptions:
     lower_case: bool = True
     strict: bool = False  # non-UTF-8 input: error instead of replacement
     overwrite: bool = False
-    docs_per_chunk: int = 256
+    lines_per_chunk: int = 4096  # work unit of a process (whole documents, about this many lines)
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -78,31 +80,46 @@ def _decode(raw: bytes, path: str, line_no: int, strict: bool) -> tuple[str, int
         return text, text.count("\ufffd") - raw.decode("utf-8", "ignore").count("\ufffd")
 
 
+def _decode_lines(lines: list[bytes], path: str, first_line: int, strict: bool,
+                  stats: dict) -> list[str]:
+    """A block of raw lines -> stripped text lines (one decode call when the block is clean)."""
+    stats["bytes_read"] += sum(map(len, lines))
+    try:
+        return [t.strip() for t in b"".join(lines).decode("utf-8").split("\n")[:len(lines)]]
+    except UnicodeDecodeError:
+        out = []
+        for offset, line in enumerate(lines):
+            text, bad = _decode(line, path, first_line + offset, strict)
+            stats["replaced_chars"] += bad
+            out.append(text.strip())
+        return out
+
+
 def iter_documents(files: Sequence[str], strict: bool, stats: dict) -> Iterator[list[str]]:
     """Yields documents (lists of non-empty lines) across files; a file end ends a document."""
     import gzip
 
     for path in files:
         doc: list[str] = []
-        with tf.io.gfile.GFile(path, "rb") as raw:
+        local = "://" not in path  # Python's reader is ~5x faster than GFile for local files
+        with (open(path, "rb") if local else tf.io.gfile.GFile(path, "rb")) as raw:
             stream = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
-            for line_no, line in enumerate(stream, start=1):
-                stats["bytes_read"] += len(line)
-                text, bad = _decode(line, path, line_no, strict)
-                stats["replaced_chars"] += bad
-                text = text.strip()
-                if text:
-                    doc.append(text)
-                elif doc:
-                    yield doc
-                    doc = []
+            line_no = 1
+            while block := list(itertools.islice(stream, 65536)):  # GFile too
+                for text in _decode_lines(block, path, line_no, strict, stats):
+                    if text:
+                        doc.append(text)
+                    elif doc:
+                        yield doc
+                        doc = []
+                line_no += len(block)
         if doc:
             yield doc
 
 
 # --- packing (pure Python over token ids; the official algorithm) ---------------------------------
 
-def pack_document(sentences: list[list[int]], rng: np.random.Generator, max_len: int,
+def pack_document(sentences: list[list[int]], rng: DocumentRandom, max_len: int,
                   cls_id: int, sep_id: int) -> tuple[list[tuple[list[int], list[int]]], int]:
     """Packs one document's tokenized sentences into (first, second) segment pairs.
 
@@ -127,8 +144,8 @@ def pack_document(sentences: list[list[int]], rng: np.random.Generator, max_len:
     return examples, dropped
 
 
-def _next_target(rng: np.random.Generator, max_len: int) -> int:
-    return int(rng.integers(5, max_len + 1)) if rng.random() < 0.05 else max_len
+def _next_target(rng: DocumentRandom, max_len: int) -> int:
+    return rng.randint(5, max_len) if rng.random() < 0.05 else max_len
 
 
 def _make_pair(sentences, rng, target, max_len):
@@ -147,25 +164,6 @@ def _make_pair(sentences, rng, target, max_len):
     return (first, second), total - len(first) - len(second)
 
 
-def to_features(first: list[int], second: list[int], max_len: int, cls_id: int, sep_id: int,
-                pad_id: int) -> dict[str, list[int]]:
-    """[CLS] A [SEP] (B [SEP]) padded: input_ids, input_mask, segment_ids, each [max_len]."""
-    ids = [cls_id] + first + [sep_id]
-    segments = [0] * len(ids)
-    if second:
-        ids += second + [sep_id]
-        segments += [1] * (len(second) + 1)
-    pad = max_len - len(ids)
-    return {"input_ids": ids + [pad_id] * pad, "input_mask": [1] * len(ids) + [0] * pad,
-            "segment_ids": segments + [0] * pad}
-
-
-def serialize(features: dict[str, list[int]]) -> bytes:
-    feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=v))
-               for k, v in features.items()}
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
-
-
 # --- workers --------------------------------------------------------------------------------------
 
 _WORKER: dict = {}
@@ -176,57 +174,111 @@ def _init_worker(vocab: Vocab, options: BuildOptions) -> None:
     _WORKER["options"] = options
 
 
-def _process_chunk(chunk: tuple[int, list[list[str]]]) -> list[dict]:
-    """Tokenizes and packs a chunk of documents; returns per-document results in order."""
+def _process_chunk(chunk: tuple[int, list[list[str]]]) -> dict:
+    """Tokenizes, packs and encodes a chunk of documents.
+
+    Returns the serialized records in document order, the writer (shard) of each record, their
+    lengths, and the chunk's counts for dataset_info.json.
+    """
     first_index, docs = chunk
     tokenizer: WordPieceTokenizer = _WORKER["tokenizer"]
     opt: BuildOptions = _WORKER["options"]
     vocab = tokenizer.vocab
     lines = [line for doc in docs for line in doc]
-    ids = tokenizer.tokenize(tf.constant(lines)).to_list() if lines else []
-    results, at = [], 0
-    for offset, doc in enumerate(docs):
-        doc_index = first_index + offset
-        sentences = [s for s in ids[at:at + len(doc)] if s]
-        at += len(doc)
-        rng = np.random.default_rng([opt.seed, doc_index])
-        pairs, dropped = pack_document(sentences, rng, opt.max_seq_length, vocab.cls_id,
-                                       vocab.sep_id)
-        records, lengths = [], []
-        for first, second in pairs:
-            feats = to_features(first, second, opt.max_seq_length, vocab.cls_id, vocab.sep_id,
-                                vocab.pad_id)
-            records.append(serialize(feats))
-            lengths.append(sum(feats["input_mask"]))
-        tokens = sum(len(s) for s in sentences)
-        unk = sum(s.count(vocab.unk_id) for s in sentences)
-        results.append({"doc": doc_index, "records": records, "lengths": lengths,
-                        "sentences": len(doc), "tokens": tokens, "unk": unk,
-                        "dropped": dropped})
-    return results
+    flat, splits, unk = [], [0], 0
+    if lines:
+        ids = tokenizer.tokenize(tf.constant(lines))  # [lines, (pieces)]
+        flat_ids = ids.flat_values.numpy()
+        flat, splits = flat_ids.tolist(), ids.row_splits.numpy().tolist()
+        unk = int(np.count_nonzero(flat_ids == vocab.unk_id))
+    num_eval = _num_eval_shards(opt)
+    pairs, writer, at, dropped, eval_docs = [], [], 0, 0, 0
+    for doc_index in range(first_index, first_index + len(docs)):
+        first_line, at = at, at + len(docs[doc_index - first_index])
+        sentences = [flat[splits[j]:splits[j + 1]] for j in range(first_line, at)
+                     if splits[j + 1] > splits[j]]
+        doc_pairs, lost = pack_document(sentences, document_rng(opt.seed, doc_index),
+                                        opt.max_seq_length, vocab.cls_id, vocab.sep_id)
+        pairs += doc_pairs
+        dropped += lost
+        held_out = is_eval_document(opt.seed, doc_index, opt.eval_fraction)
+        eval_docs += held_out
+        shard = opt.num_shards + doc_index % num_eval if held_out else doc_index % opt.num_shards
+        writer += [shard] * len(doc_pairs)
+    features = records.pairs_to_arrays(pairs, opt.max_seq_length, vocab.cls_id, vocab.sep_id,
+                                       vocab.pad_id)
+    writer = np.asarray(writer, np.int64)
+    evals = int(np.count_nonzero(writer >= opt.num_shards))
+    return {"records": records.encode_examples(features), "writer": writer.tolist(),
+            "lengths": features["input_mask"].sum(axis=1),
+            "counts": {"documents": len(docs), "sentences": len(lines), "tokens": len(flat),
+                       "unk_tokens": unk, "truncated_tokens": dropped,
+                       "train_examples": len(pairs) - evals, "eval_examples": evals,
+                       "eval_documents": eval_docs}}
 
 
-def _chunks(documents: Iterator[list[str]], size: int) -> Iterator[tuple[int, list]]:
-    chunk, start, index = [], 0, 0
+def _chunks(documents: Iterator[list[str]], lines: int) -> Iterator[tuple[int, list]]:
+    """Groups whole documents into chunks of about `lines` lines: (first doc index, docs)."""
+    chunk, start, index, count = [], 0, 0, 0
     for doc in documents:
         chunk.append(doc)
         index += 1
-        if len(chunk) == size:
+        count += len(doc)
+        if count >= lines:
             yield start, chunk
-            chunk, start = [], index
+            chunk, start, count = [], index, 0
     if chunk:
         yield start, chunk
 
 
 # --- the build ------------------------------------------------------------------------------------
 
+def _num_eval_shards(options: BuildOptions) -> int:
+    return max(1, round(options.num_shards * options.eval_fraction)) if options.eval_fraction else 0
+
+
 def shard_names(output_dir: str, prefix: str, count: int) -> list[str]:
     return [f"{output_dir}/{prefix}-{i:05d}-of-{count:05d}" for i in range(count)]
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(z: int) -> int:
+    """SplitMix64's finalizer: a well-spread 64-bit hash of a 64-bit state."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+class DocumentRandom:
+    """The packing's random source for one document (SplitMix64 keyed by seed and document).
+
+    It depends only on (seed, document index), so the output is the same for any process count,
+    and it starts for free: seeding numpy's or Python's generators per document took 6-22 us,
+    a quarter of the build time on corpora of short documents.
+    """
+
+    def __init__(self, seed: int, doc_index: int, stream: int = 0):
+        self._state = _mix64((seed * 0x100000001B3 + doc_index * 2 + stream) & _MASK64)
+
+    def random(self) -> float:
+        """Uniform in [0, 1)."""
+        self._state = (self._state + 0x9E3779B97F4A7C15) & _MASK64
+        return (_mix64(self._state) >> 11) * (1.0 / (1 << 53))
+
+    def randint(self, low: int, high: int) -> int:
+        """Uniform integer in [low, high]."""
+        return low + int(self.random() * (high - low + 1))
+
+
+def document_rng(seed: int, doc_index: int) -> DocumentRandom:
+    return DocumentRandom(seed, doc_index)
+
+
 def is_eval_document(seed: int, doc_index: int, fraction: float) -> bool:
     """Deterministic held-out choice by document (independent of the process count)."""
-    return fraction > 0 and np.random.default_rng([seed, doc_index, 7]).random() < fraction
+    return fraction > 0 and DocumentRandom(seed, doc_index, stream=1).random() < fraction
 
 
 def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
@@ -239,7 +291,8 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
     files = expand_inputs(inputs)
     total_bytes = sum(tf.io.gfile.stat(f).length for f in files)
     num_shards = options.num_shards or max(1, min(1000, -(-total_bytes // BYTES_PER_SHARD)))
-    num_eval = max(1, round(num_shards * options.eval_fraction)) if options.eval_fraction else 0
+    options = dataclasses.replace(options, num_shards=num_shards)
+    num_eval = _num_eval_shards(options)
     _prepare_output_dir(output_dir, options.overwrite)
     train_names = shard_names(output_dir, TRAIN_PREFIX, num_shards)
     eval_names = shard_names(output_dir, EVAL_PREFIX, num_eval)
@@ -254,22 +307,11 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
     start = last_log = time.time()
     try:
         for result in _run(files, vocab, options, stats):
-            held_out = is_eval_document(options.seed, result["doc"], options.eval_fraction)
-            for record in result["records"]:
-                if held_out:
-                    writers[num_shards + result["doc"] % num_eval].write(record)
-                else:
-                    writers[result["doc"] % num_shards].write(record)
-            key = "eval_examples" if held_out else "train_examples"
-            counts[key] += len(result["records"])
-            counts["eval_documents"] += int(held_out)
-            counts["documents"] += 1
-            counts["sentences"] += result["sentences"]
-            counts["tokens"] += result["tokens"]
-            counts["unk_tokens"] += result["unk"]
-            counts["truncated_tokens"] += result["dropped"]
-            for n in result["lengths"]:
-                hist[n // 16] += 1
+            for record, shard in zip(result["records"], result["writer"]):
+                writers[shard].write(record)
+            for key, value in result["counts"].items():
+                counts[key] += value
+            hist += np.bincount(result["lengths"] // 16, minlength=len(hist))
             if time.time() - last_log > 10:
                 last_log = time.time()
                 _log_progress(counts, stats, total_bytes, last_log - start)
@@ -311,17 +353,16 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
 
 
 def _run(files, vocab, options, stats) -> Iterator[dict]:
-    chunks = _chunks(iter_documents(files, options.strict, stats), options.docs_per_chunk)
+    chunks = _chunks(iter_documents(files, options.strict, stats), options.lines_per_chunk)
     if options.num_processes <= 1:
         _init_worker(vocab, options)
         for chunk in chunks:
-            yield from _process_chunk(chunk)
+            yield _process_chunk(chunk)
         return
     ctx = multiprocessing.get_context("spawn")  # TF is not fork-safe
     with ctx.Pool(options.num_processes, initializer=_init_worker,
                   initargs=(vocab, options)) as pool:
-        for results in pool.imap(_process_chunk, chunks):  # ordered: deterministic shards
-            yield from results
+        yield from pool.imap(_process_chunk, chunks)  # ordered: deterministic shards
 
 
 def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
