@@ -1,0 +1,339 @@
+"""SavedModel export of the discriminator encoder or a fine-tuned TaskModel, then verification.
+
+Signatures (B batch, L = max_seq_length, H hidden, C labels):
+  serving_default  text [B] string -> outputs (below). One segment: `[CLS] text [SEP]`.
+  serving_pair     text, text_pair [B] string -> outputs, `[CLS] text [SEP] text_pair [SEP]`
+                   (SQuAD: question, context; this is then also serving_default).
+  serving_ids      input_ids, input_mask, segment_ids [B, L'] int32 (L' <= the model's
+                   max_position_embeddings) -> outputs, for clients that tokenize themselves.
+  tokenize / tokenize_pair   the same text inputs -> input_ids, input_mask, segment_ids [B, L].
+Outputs:
+  encoder          sequence_output [B, L, H], cls_output [B, H] (the [CLS] vector), input_mask.
+  classification   logits [B, C], probabilities [B, C], label [B] (the most probable name),
+                   label_names [B, C] (the names, one row per example).
+  regression       predictions [B] (in the training labels' range).
+  tagging          logits [B, L, C], probabilities, labels [B, L] (names), tokens [B, L],
+                   word_start [B, L] (1 at the first piece of a word: where a tag is read).
+  squad            start_logits, end_logits [B, L] (+ answerable_logits [B]), tokens,
+                   answer_start, answer_end [B] (best span of at most 30 pieces in the context).
+Raw text is tokenized in the graph by the same tokenizer class the data builder and fine-tuning
+use (tensorflow-text; lower-casing as in training), truncated as they do: one text to L - 2
+pieces; a pair longest-first to L - 3 (SQuAD: the question to max_query_length, then the
+context). The vocabulary travels as an asset (assets/vocab.txt; `tokens` are read from it).
+
+Loading needs `import tensorflow_text` first (its tokenizer ops are custom ops):
+  import tensorflow_text  # noqa: F401
+  model = tf.saved_model.load(path); model.signatures["serving_default"](text=tf.constant([..]))
+TF Serving: use a tensorflow/serving build that links tensorflow-text's ops, or serve the
+`serving_ids` signature and tokenize on the client.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from electra_tf.models import Discriminator, ElectraPretrainer
+from electra_tf.tokenization import Vocab, VocabError, WordPieceTokenizer
+
+TOLERANCE = 1e-5  # max abs difference allowed between the reloaded and in-memory model
+INFO_FILE = "electra_export.json"  # in assets.extra: kind, labels, lengths, config
+MAX_ANSWER_LENGTH = 30
+
+
+class ExportError(ValueError):
+    """The export cannot be written or does not reproduce the model; says why."""
+
+
+def _kind(model) -> str:
+    head = getattr(model, "head", None)
+    return head if isinstance(head, str) else "encoder"
+
+
+class ServingModule(tf.Module):
+    """The exported object: the model, the tokenizer, the vocabulary asset and the signatures.
+
+    `model` is a Discriminator (encoder export) or a TaskModel (fine-tuned; its discriminator
+    is `model.discriminator`); the variables are saved under `discriminator` or `model`.
+    """
+
+    def __init__(self, model, vocab: Vocab, vocab_path: str, lower_case: bool,
+                 max_seq_length: int, label_names: tuple[str, ...] = (),
+                 regression_range: tuple[float, float] = (0.0, 1.0),
+                 max_query_length: int = 64):
+        super().__init__(name="electra_serving")
+        self.kind = _kind(model)
+        if self.kind == "encoder":
+            self.discriminator = model
+        else:
+            self.model = model
+        self.vocab_file = tf.saved_model.Asset(vocab_path)
+        self.text_tokenizer = WordPieceTokenizer(vocab, lower_case)
+        # WordPieceTokenizer is a plain class: track its tensorflow-text module (and any lookup
+        # table in it) so that the SavedModel captures the tokenizer's resources.
+        self._tokenizer_modules = [v for v in vars(self.text_tokenizer).values()
+                                   if isinstance(v, tf.Module)]
+        self.id_to_token = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                self.vocab_file, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER, tf.string,
+                tf.lookup.TextFileIndex.WHOLE_LINE), default_value="[UNK]")
+        self.max_seq_length = max_seq_length
+        self.max_query_length = max_query_length
+        self.label_names = tf.constant(list(label_names) or [""], tf.string)
+        self.regression_low, self.regression_high = map(float, regression_range)
+        self.cls_id, self.sep_id, self.pad_id = vocab.cls_id, vocab.sep_id, vocab.pad_id
+
+    @property
+    def _forward_model(self):
+        return self.discriminator if self.kind == "encoder" else self.model
+
+    # --- tokenization (the data builder's and fine-tuning's rules) ---------------------------
+
+    def _pieces(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        return tf.cast(self.text_tokenizer.tokenize(texts), tf.int32)  # [B, (n)]
+
+    def _pack(self, first: tf.RaggedTensor, second: tf.RaggedTensor | None) -> dict:
+        """Pieces -> `[CLS] first [SEP] (second [SEP])` padded to L, with dense gathers (ragged
+        concatenation and masking trace and run several times slower)."""
+        length = self.max_seq_length
+        a = tf.cast(first.row_lengths(), tf.int32)[:, tf.newaxis]  # [B, 1]
+        first = first.to_tensor(self.pad_id, shape=[None, length])  # [B, L], cut or padded
+        position = tf.range(length)[tf.newaxis]  # [1, L]
+        if second is None:
+            keep_a = tf.minimum(a, length - 2)
+            keep_b = tf.zeros_like(keep_a) - 1  # no second segment, no second [SEP]
+        else:
+            budget = length - 3
+            b = tf.cast(second.row_lengths(), tf.int32)[:, tf.newaxis]
+            if self.kind == "squad":  # the question first, as SQuAD featurization
+                keep_a = tf.minimum(a, self.max_query_length)
+            else:  # longest first, one piece at a time (features.truncate_pair), closed form
+                keep_a = tf.minimum(a, tf.maximum(budget // 2, budget - b))
+            keep_b = tf.minimum(b, budget - keep_a)
+            second = second.to_tensor(self.pad_id, shape=[None, length])
+        from_first = tf.gather(first, tf.maximum(tf.range(length) - 1, 0), axis=1)  # [B, L]
+        ids = tf.where(position == 0, self.cls_id, self.pad_id)
+        ids = tf.where((position >= 1) & (position <= keep_a), from_first, ids)
+        ids = tf.where(position == keep_a + 1, self.sep_id, ids)
+        end = keep_a + 1  # position of the first [SEP]
+        in_second = (position > end) & (position <= end + keep_b)
+        if second is not None:
+            index = tf.clip_by_value(position - end - 1, 0, length - 1)
+            ids = tf.where(in_second, tf.gather(second, index, batch_dims=1), ids)
+        last_sep = (position == end + keep_b + 1) & (keep_b >= 0)
+        ids = tf.where(last_sep, self.sep_id, ids)
+        mask = tf.cast(position <= tf.where(keep_b >= 0, end + keep_b + 1, end), tf.int32)
+        segments = tf.cast(in_second | last_sep, tf.int32)
+        return {"input_ids": ids, "input_mask": mask, "segment_ids": segments}
+
+    def features(self, text: tf.Tensor, text_pair: tf.Tensor | None = None) -> dict:
+        """Strings [B] (and [B]) -> input_ids, input_mask, segment_ids int32 [B, L]."""
+        second = self._pieces(text_pair) if text_pair is not None else None
+        return self._pack(self._pieces(text), second)
+
+    # --- outputs per kind ---------------------------------------------------------------------
+
+    def outputs(self, features: dict) -> dict:
+        """Model features -> the signature outputs of this kind (see the module docstring)."""
+        ids, mask, segments = (features[k] for k in ("input_ids", "input_mask", "segment_ids"))
+        kind = self.kind
+        if kind == "encoder":
+            seq = self._forward_model(ids, mask, segments, training=False)["sequence_output"]
+            return {"sequence_output": seq, "cls_output": seq[:, 0], "input_mask": mask}
+        out = self._forward_model(features, training=False)
+        if kind == "classification":
+            logits = out["logits"]
+            names = tf.tile(self.label_names[tf.newaxis], [tf.shape(logits)[0], 1])
+            return {"logits": logits, "probabilities": tf.nn.softmax(logits),
+                    "label": tf.gather(self.label_names, tf.argmax(logits, -1)),
+                    "label_names": names}
+        if kind == "regression":
+            scale = self.regression_high - self.regression_low
+            return {"predictions": out["predictions"] * scale + self.regression_low}
+        tokens = self.id_to_token.lookup(tf.cast(ids, tf.int64))
+        if kind == "tagging":
+            logits = out["logits"]
+            real = (mask > 0) & (ids != self.cls_id) & (ids != self.sep_id)
+            starts = real & ~tf.strings.regex_full_match(tokens, "##.*")
+            return {"logits": logits, "probabilities": tf.nn.softmax(logits),
+                    "labels": tf.gather(self.label_names, tf.argmax(logits, -1)),
+                    "tokens": tokens, "word_start": tf.cast(starts, tf.int32),
+                    "input_mask": mask}
+        result = {k: out[k] for k in ("start_logits", "end_logits", "answerable_logits")
+                  if k in out}
+        start, end = _best_span(out["start_logits"], out["end_logits"],
+                                out.get("start_top_index"), out.get("end_beam_logits"))
+        result.update(tokens=tokens, input_mask=mask, answer_start=start, answer_end=end)
+        return result
+
+    def signatures(self) -> dict:
+        """The concrete functions to save, by signature name."""
+        text = tf.TensorSpec([None], tf.string, name="text")
+        pair = tf.TensorSpec([None], tf.string, name="text_pair")
+        ids = [tf.TensorSpec([None, None], tf.int32, name=n)
+               for n in ("input_ids", "input_mask", "segment_ids")]
+
+        def on_text(text):
+            return self.outputs(self.features(text))
+
+        def on_pair(text, text_pair):
+            return self.outputs(self.features(text, text_pair))
+
+        def on_ids(input_ids, input_mask, segment_ids):
+            return self.outputs({"input_ids": input_ids, "input_mask": input_mask,
+                                 "segment_ids": segment_ids})
+
+        # Not stored on the module (saving would trace them again). No autograph: the graph
+        # has no data-dependent Python control flow, and converting every Keras call is slow.
+        def concrete(fn, *spec):
+            return tf.function(fn, input_signature=spec, autograph=False).get_concrete_function()
+
+        serve_text, serve_pair = concrete(on_text, text), concrete(on_pair, text, pair)
+        return {"serving_default": serve_pair if self.kind == "squad" else serve_text,
+                "serving_pair": serve_pair, "serving_ids": concrete(on_ids, *ids),
+                "tokenize": concrete(lambda text: self.features(text), text),
+                "tokenize_pair": concrete(lambda text, text_pair: self.features(text, text_pair),
+                                          text, pair)}
+
+
+def _best_span(start_logits, end_logits, top_starts=None, beam=None):
+    """Best (start, end) [B] with start <= end < start + MAX_ANSWER_LENGTH; uses the beam of
+    end logits conditioned on each candidate start when the model gives one."""
+    length = tf.shape(start_logits)[1]
+    if beam is None:  # end logits independent of the start
+        top_starts = tf.tile(tf.range(length)[tf.newaxis], [tf.shape(start_logits)[0], 1])
+        beam = tf.tile(end_logits[:, tf.newaxis], [1, length, 1])
+    starts = tf.cast(top_starts, tf.int32)  # [B, K]
+    scores = tf.gather(start_logits, starts, batch_dims=1)[:, :, tf.newaxis] + beam  # [B,K,L]
+    offset = tf.range(length)[tf.newaxis, tf.newaxis] - starts[:, :, tf.newaxis]  # end - start
+    scores = tf.where((offset >= 0) & (offset < MAX_ANSWER_LENGTH), scores, -1e30)
+    flat = tf.argmax(tf.reshape(scores, [tf.shape(scores)[0], -1]), -1, output_type=tf.int32)
+    k, end = flat // length, flat % length
+    return tf.gather(starts, k, batch_dims=1), end
+
+
+# --- writing and checking -----------------------------------------------------------------------
+
+def export(model, vocab: Vocab, output_dir: str, max_seq_length: int, lower_case: bool = True,
+           label_names: tuple[str, ...] | list[str] = (),
+           regression_range: tuple[float, float] = (0.0, 1.0), max_query_length: int = 64,
+           overwrite: bool = False, check_texts: list[str] | None = None) -> dict:
+    """Writes the SavedModel, reloads it and checks it against `model`; returns the max diffs.
+
+    model: an ElectraPretrainer or Discriminator (encoder export) or a TaskModel.
+    Written under a temporary name and renamed only once the check passed: a failed export
+    leaves nothing at output_dir.
+    """
+    if isinstance(model, ElectraPretrainer):
+        model = model.discriminator
+    cfg = model.cfg if isinstance(model, Discriminator) else model.model_config
+    kind = _kind(model)
+    _check_args(model, kind, cfg, vocab, output_dir, max_seq_length, label_names,
+                max_query_length, overwrite)
+    module_dir = tempfile.mkdtemp(prefix="electra_export_")
+    vocab_path = os.path.join(module_dir, "vocab.txt")
+    with open(vocab_path, "w", encoding="utf-8") as f:
+        f.write("".join(t + "\n" for t in vocab.tokens))
+    module = ServingModule(model, vocab, vocab_path, lower_case, max_seq_length,
+                           tuple(label_names), regression_range, max_query_length)
+    tmp = f"{output_dir.rstrip('/')}.tmp-{os.getpid()}"
+    if tf.io.gfile.exists(tmp):
+        tf.io.gfile.rmtree(tmp)
+    try:
+        signatures = module.signatures()
+        tf.saved_model.save(module, tmp, signatures=signatures)
+        info = {"kind": kind, "label_names": list(label_names), "lower_case": lower_case,
+                "max_seq_length": max_seq_length, "max_query_length": max_query_length,
+                "regression_range": list(regression_range), "vocab_size": vocab.size,
+                "model_config": dataclasses.asdict(cfg)}
+        tf.io.gfile.makedirs(f"{tmp}/assets.extra")
+        with tf.io.gfile.GFile(f"{tmp}/assets.extra/{INFO_FILE}", "w") as f:
+            f.write(json.dumps(info, indent=2))
+        diffs = verify(module, signatures, tmp, check_texts or SAMPLE_TEXTS)
+        if tf.io.gfile.exists(output_dir):
+            tf.io.gfile.rmtree(output_dir)
+        tf.io.gfile.rename(tmp, output_dir)
+    finally:
+        if tf.io.gfile.exists(tmp):
+            tf.io.gfile.rmtree(tmp)
+        shutil.rmtree(module_dir, ignore_errors=True)
+    return diffs
+
+
+SAMPLE_TEXTS = ["The quick brown fox jumps over the lazy dog.", "", "Café déjà vu — naïve",
+                "emoji 🙂 and 漢字", " ".join(["long"] * 600)]
+
+
+def _check_args(model, kind, cfg, vocab, output_dir, max_seq_length, label_names,
+                max_query_length, overwrite) -> None:
+    if vocab.size != cfg.vocab_size:
+        raise VocabError(f"{vocab.path} has {vocab.size} tokens but the model's vocab_size is "
+                         f"{cfg.vocab_size}: not the vocabulary this model was trained with")
+    if tf.io.gfile.exists(output_dir) and not overwrite:
+        raise ExportError(f"{output_dir} exists; pass --overwrite to replace it")
+    if not 3 <= max_seq_length <= cfg.max_position_embeddings:
+        raise ExportError(f"max_seq_length={max_seq_length}: expected 3 to the model's "
+                          f"max_position_embeddings={cfg.max_position_embeddings}")
+    if kind in ("classification", "tagging") and len(label_names) != model.num_labels:
+        raise ExportError(f"{len(label_names)} label names for a {kind} head with "
+                          f"{model.num_labels} labels: pass one name per label, in order")
+    if kind == "squad" and not 0 < max_query_length < max_seq_length - 2:
+        raise ExportError(f"max_query_length={max_query_length}: expected 1 to "
+                          f"{max_seq_length - 3}")
+
+
+def _names(function) -> list[str]:
+    return [spec.name for spec in function.structured_input_signature[0]]
+
+
+def verify(module: ServingModule, signatures: dict, path: str, texts: list[str]
+           ) -> dict[str, float]:
+    """Reloads the SavedModel at `path` and compares each signature with its in-memory
+    counterpart (`module.signatures()`) on `texts` (pairs: with the texts reversed), and
+    serving_default with the model run eagerly ("eager").
+    Raises ExportError beyond TOLERANCE (ids and strings: any difference); returns the max abs
+    difference per signature."""
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops before loading)
+
+    loaded = tf.saved_model.load(path)
+    text, pair = tf.constant(texts), tf.constant(texts[::-1])
+    ids = signatures["tokenize_pair"](text=text, text_pair=pair)
+    available = {"text": text, "text_pair": pair, **ids}
+    diffs = {}
+    for name, function in signatures.items():
+        inputs = {k: available[k] for k in _names(function)}
+        diffs[name] = _compare(name, function(**inputs), loaded.signatures[name](**inputs))
+    squad = module.kind == "squad"
+    eager = module.outputs(module.features(text, pair if squad else None))  # no tf.function
+    inputs = {k: available[k] for k in _names(signatures["serving_default"])}
+    diffs["eager"] = _compare("serving_default vs the eager model", eager,
+                              loaded.signatures["serving_default"](**inputs))
+    return diffs
+
+
+def _compare(name: str, expected: dict, got: dict) -> float:
+    worst = 0.0
+    for key, value in expected.items():
+        a, b = value.numpy(), got[key].numpy()
+        if a.dtype.kind in "OSUiub":  # strings, ids, masks: exactly
+            if not np.array_equal(a, b):
+                raise ExportError(f"reloaded '{name}' output '{key}' differs")
+            continue
+        diff = float(np.max(np.abs(a - b))) if a.size else 0.0
+        if not diff <= TOLERANCE:
+            raise ExportError(f"reloaded '{name}' output '{key}' differs by {diff:.3g} "
+                              f"(> {TOLERANCE})")
+        worst = max(worst, diff)
+    return worst
+
+
+def read_info(path: str) -> dict:
+    """The export's description (kind, label names, lengths, config) from assets.extra."""
+    with tf.io.gfile.GFile(f"{path}/assets.extra/{INFO_FILE}") as f:
+        return json.load(f)
