@@ -104,7 +104,10 @@ def resolve_model():
         if set(overrides) - {"model", "pretrain"}:
             raise ConfigError(f"{FLAGS.config_json}: expected a 'model' object")
         model.update(overrides.get("model", {}))
-    return ElectraConfig.from_dict({"model": model}).model
+    # Checked (unknown keys, types, values) by the one config code; the pretraining section
+    # plays no part in fine-tuning: any length the positions allow.
+    pretrain = {"max_seq_length": model.get("max_position_embeddings", 512)}
+    return ElectraConfig.from_dict({"model": model, "pretrain": pretrain}).model
 
 
 def resolve_task():

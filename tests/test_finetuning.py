@@ -1,0 +1,245 @@
+"""Fine-tuning: layer-wise LR decay, initialization, every task type end to end, the CLI."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from test_tasks import NER, write_conll, write_glue, write_squad, write_vocab
+
+from electra_tf import convert, optimization
+from electra_tf.config import ConfigError, ModelConfig
+from electra_tf.data import tasks
+from electra_tf.finetuning import FinetuneConfig, run
+from electra_tf.finetuning_io import initialize
+from electra_tf.heads import build_task_model
+from electra_tf.models import build_pretrainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def vocab(tmp_path_factory):
+    return write_vocab(tmp_path_factory.mktemp("ft_vocab"))
+
+
+def tiny_model(vocab_size: int, layers: int = 2) -> ModelConfig:
+    return ModelConfig(vocab_size=vocab_size, embedding_size=16, hidden_size=32,
+                       num_layers=layers, num_heads=2, intermediate_size=64,
+                       generator_fraction=0.5, max_position_embeddings=64)
+
+
+# --- layer-wise learning-rate decay ------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["official", "corrected"])
+def test_each_variable_learning_rate_follows_the_depth_formula(mode, vocab):
+    n, decay, lr = 3, 0.5, 1e-3
+    model = build_task_model(tiny_model(vocab.size, layers=n), "classification", 3)
+    variables = model.trainable_variables
+    opt = optimization.finetuning_optimizer(variables, lr, total_steps=10, warmup_steps=0,
+                                            num_layers=n, layerwise_decay=decay, mode=mode,
+                                            weight_decay=0.0)
+    for v in variables:  # from zero, the first update is exactly -lr_v * m / (sqrt(v) + eps)
+        v.assign(tf.zeros_like(v))
+    opt.apply_gradients([(tf.ones_like(v), v) for v in variables])
+    adam_step = 0.1 / (np.sqrt(0.001) + 1e-6)  # m / (sqrt(v) + eps) for g = 1, no correction
+    top = n + 2 if mode == "official" else n + 1  # the documented exponents
+    expected_by_group = {"embeddings": decay ** top, "head": 1.0,
+                         **{f"layer_{i}": decay ** (top - 1 - i) for i in range(n)}}
+    seen = set()
+    for v in variables:
+        group = next((g for g in expected_by_group if f"/{g}/" in v.path), None)
+        if "/embeddings_project/" in v.path:
+            group = "embeddings"
+        group = group or "head"
+        seen.add(group)
+        effective = -v.numpy().astype(np.float64) / adam_step / lr
+        np.testing.assert_allclose(effective, expected_by_group[group], rtol=1e-5,
+                                   err_msg=v.path)
+    assert seen == set(expected_by_group)
+    if mode == "official":  # the upstream off-by-one: the top layer gets decay^2
+        assert expected_by_group[f"layer_{n - 1}"] == decay ** 2
+
+
+def test_layer_depths_and_missing_scales():
+    assert optimization.layer_depth("m/discriminator/encoder/embeddings/word_embeddings", 12) == 0
+    assert optimization.layer_depth("m/discriminator/encoder/embeddings_project/kernel", 12) == 0
+    assert optimization.layer_depth("m/discriminator/encoder/layer_11/query/kernel", 12) == 12
+    assert optimization.layer_depth("m/classifier/kernel", 12) == 13
+    assert optimization.layerwise_lr_scale(0, 12, 0.8, "corrected") == pytest.approx(0.8 ** 13)
+    with pytest.raises(ValueError, match="unknown layer-wise decay mode"):
+        optimization.layerwise_lr_scale(0, 12, 0.8, "gradient")
+    opt = optimization.LayerwiseAdamWeightDecay(1e-3, lr_scales={})
+    with pytest.raises(ValueError, match="no layer-wise learning-rate scale"):
+        opt.build([keras.Variable(1.0, name="stray")])
+
+
+# --- initialization ------------------------------------------------------------------------
+
+def test_init_from_pretraining_checkpoint_loads_the_discriminator_only(vocab, tmp_path):
+    from electra_tf.config import ElectraConfig, PretrainConfig
+
+    cfg = ElectraConfig(model=tiny_model(vocab.size), pretrain=PretrainConfig(max_seq_length=32))
+    pretrainer = build_pretrainer(cfg)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=pretrainer), str(tmp_path), 1)
+    manager.save(checkpoint_number=7)
+    model = build_task_model(cfg.model, "classification", 2)
+    head_before = [v.numpy() for v in model.head_variables()]
+    initialize(model, str(tmp_path))  # the run directory: its latest checkpoint
+    ours = convert.discriminator_variables(model.discriminator)
+    theirs = convert.discriminator_variables(pretrainer.discriminator)
+    for name, variable in theirs.items():
+        np.testing.assert_array_equal(ours[name].numpy(), variable.numpy(), err_msg=name)
+    for before, v in zip(head_before, model.head_variables()):
+        np.testing.assert_array_equal(before, v.numpy())
+    wider = build_task_model(tiny_model(vocab.size, layers=3), "classification", 2)
+    with pytest.raises(ConfigError, match="does not match the model config"):
+        initialize(wider, str(tmp_path))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no checkpoint in this directory"):
+        initialize(model, str(tmp_path / "empty"))
+    with pytest.raises(ConfigError, match="neither a checkpoint prefix"):
+        initialize(model, str(tmp_path / "ckpt-8"))
+
+
+# --- every task type end to end ------------------------------------------------------------
+
+def finetune(vocab, spec, data_dir, out, **kw):
+    settings = dict(max_seq_length=32, batch_size=16, eval_batch_size=16, learning_rate=2e-3,
+                    epochs=4.0, steps_per_loop=5, log_every=10, save_every=1000)
+    settings.update(kw)
+    cfg = FinetuneConfig(task=spec, data_dir=str(data_dir), vocab_file=vocab.path,
+                         output_dir=str(out), model=tiny_model(vocab.size), **settings)
+    results = run(cfg)
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["median"] == results["median"] and set(saved["seeds"]) == {"0"}
+    return results["median"], out / "seed_0"
+
+
+def test_glue_classification_learns_and_writes_a_submission(vocab, tmp_path):
+    data = write_glue(tmp_path / "SST-2", "sst", n_train=96, n_dev=32, n_test=12)
+    median, seed_dir = finetune(vocab, tasks.get_task("sst"), data, tmp_path / "out",
+                                epochs=6.0)
+    assert median["accuracy"] >= 0.9  # the label is the word "good" or "bad"
+    lines = (seed_dir / "test" / "SST-2.tsv").read_text().splitlines()
+    assert lines[0] == "index\tprediction" and len(lines) == 13
+    assert all(row.split("\t")[1] in ("0", "1") for row in lines[1:])
+    dev = (seed_dir / "dev_predictions.tsv").read_text().splitlines()
+    assert dev[0] == "id\tlabel\tprediction" and len(dev) == 33
+
+
+def test_glue_pair_tasks_mnli_two_dev_sets_and_sts_regression(vocab, tmp_path):
+    data = write_glue(tmp_path / "MNLI", "mnli", n_train=48, n_dev=16, n_test=6)
+    median, seed_dir = finetune(vocab, tasks.get_task("mnli"), data, tmp_path / "mnli",
+                                epochs=1.0)
+    assert set(median) == {"matched_accuracy", "mismatched_accuracy"}
+    for name in ("MNLI-m", "MNLI-mm"):
+        rows = (seed_dir / "test" / f"{name}.tsv").read_text().splitlines()[1:]
+        assert len(rows) == 6 and all(r.split("\t")[1] in (
+            "entailment", "neutral", "contradiction") for r in rows)
+    data = write_glue(tmp_path / "STS-B", "sts", n_train=48, n_dev=16, n_test=6)
+    median, seed_dir = finetune(vocab, tasks.get_task("sts"), data, tmp_path / "sts",
+                                epochs=2.0)
+    assert set(median) == {"pearson", "spearman"}
+    assert all(-1.0 <= v <= 1.0 for v in median.values())
+    rows = (seed_dir / "test" / "STS-B.tsv").read_text().splitlines()[1:]
+    assert len(rows) == 6 and all(np.isfinite(float(r.split("\t")[1])) for r in rows)
+
+
+def test_tagging_end_to_end(vocab, tmp_path):
+    for split, copies in (("train", 12), ("dev", 2), ("test", 1)):
+        write_conll(tmp_path / f"{split}.txt", NER * copies)
+    median, seed_dir = finetune(vocab, tasks.get_task("ner"), tmp_path, tmp_path / "out",
+                                epochs=2.0)
+    assert set(median) == {"precision", "recall", "f1"}
+    lines = [ln for ln in (seed_dir / "dev_predictions.txt").read_text().splitlines() if ln]
+    assert len(lines) == 2 * sum(len(w) for w, _ in NER)
+    assert all(len(ln.split()) == 3 for ln in lines)  # word gold predicted (conlleval input)
+
+
+@pytest.mark.parametrize("version", ["1.1", "2.0"])
+def test_squad_end_to_end(vocab, tmp_path, version):
+    write_squad(tmp_path / "train.json", version, copies=8, impossible=4 if version == "2.0"
+                else 0, bad=1)
+    write_squad(tmp_path / "dev.json", version, impossible=2 if version == "2.0" else 0)
+    name = "squad" if version == "2.0" else "squadv1"
+    median, seed_dir = finetune(vocab, tasks.get_task(name), tmp_path, tmp_path / "out",
+                                max_seq_length=48, doc_stride=16, max_query_length=12,
+                                epochs=1.0, beam_size=5)
+    keys = {"exact", "f1", "best_exact", "best_f1"} if version == "2.0" else {
+        "exact_match", "f1"}
+    assert keys <= set(median) and 0.0 <= median["f1"] <= 100.0
+    answers = json.loads((seed_dir / "dev_predictions.json").read_text())
+    assert len(answers) == 4 + (2 if version == "2.0" else 0)
+    assert (seed_dir / "dev_nbest.json").exists()
+    assert (seed_dir / "dev_null_odds.json").exists() == (version == "2.0")
+
+
+def test_generic_jsonl_pairs_end_to_end(vocab, tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 48), ("dev", 16)):
+        rows = []
+        for _ in range(n):
+            y = str(rng.choice(["yes", "no"]))
+            word = "good" if y == "yes" else "bad"
+            rows.append(json.dumps({"q": "is it good ?", "p": f"the film was {word} .",
+                                    "answer": y}))
+        (tmp_path / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
+    spec = tasks.generic_spec("yesno", "classification", "jsonl", ("q", "p"), "answer")
+    median, seed_dir = finetune(vocab, spec, tmp_path, tmp_path / "out", epochs=1.0)
+    assert set(median) == {"accuracy", "macro_f1"}
+    assert not (seed_dir / "test_predictions.tsv").exists()  # no test file: nothing written
+
+
+# --- the command line ---------------------------------------------------------------------
+
+def cli(*args, timeout=600):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "run_finetuning.py"), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_cli_seeds_median_table_and_resume(vocab, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 64), ("dev", 20), ("test", 8)):
+        rows = [f"{'pos' if y else 'neg'}\tthe film was {'good' if y else 'bad'} ."
+                for y in rng.integers(0, 2, n)]
+        (data / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "model.json").write_text(json.dumps(
+        {"model": {k: v for k, v in tiny_model(vocab.size).__dict__.items()}}))
+    flagfile = tmp_path / "run.flags"
+    flagfile.write_text("\n".join([
+        "--task=generic", f"--data_dir={data}", f"--vocab_file={vocab.path}",
+        f"--config_json={tmp_path / 'model.json'}", "--model_size=tiny", "--text_columns=1",
+        "--label_column=0", "--nohas_header", "--max_seq_length=16", "--batch_size=16",
+        "--epochs=2", "--num_seeds=3", "--log_every=4", "--steps_per_loop=4"]) + "\n")
+    out = tmp_path / "out"
+    result = cli(f"--flagfile={flagfile}", f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = json.loads((out / "results.json").read_text())
+    assert set(saved["seeds"]) == {"0", "1", "2"}
+    for metric, value in saved["median"].items():
+        assert value == pytest.approx(float(np.median(
+            [saved["seeds"][s][metric] for s in ("0", "1", "2")])))
+    table = result.stdout.strip().splitlines()
+    assert table[0].split() == ["seed", "accuracy", "macro_f1"] and table[-1].startswith("median")
+    assert sum("ETA" in ln for ln in result.stderr.splitlines()) == 3 * 2  # 8 steps, every 4
+    for seed in range(3):
+        assert (out / f"seed_{seed}" / "test_predictions.tsv").exists()
+    again = cli(f"--flagfile={flagfile}", f"--output_dir={out}")  # finished seeds are kept
+    assert again.returncode == 0 and "already finished" in again.stderr
+    assert json.loads((out / "results.json").read_text())["median"] == saved["median"]
+
+
+def test_cli_bad_task_is_one_clear_line(vocab, tmp_path):
+    result = cli("--task=glue-x", f"--data_dir={tmp_path}", f"--vocab_file={vocab.path}",
+                 f"--output_dir={tmp_path / 'out'}")
+    assert result.returncode == 2
+    assert "run_finetuning.py: error: unknown task 'glue-x'" in result.stderr
+    assert not (tmp_path / "out").exists()
