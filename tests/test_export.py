@@ -1,0 +1,225 @@
+"""SavedModel export: a fresh process reproduces the in-memory model on raw strings; the
+raw-text signatures tokenize exactly as the data builder and fine-tuning do; bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import tiny_config
+
+from electra_tf import export, tokenization
+from electra_tf.data import features as feats
+from electra_tf.data import records
+from electra_tf.data.tasks import Example
+from electra_tf.heads import build_task_model
+from electra_tf.models import build_pretrainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LENGTH = 32
+LABELS = ["negative", "neutral", "positive"]
+WORDS = ["the", "quick", "brown", "fox", "cafe", "deja", "vu", "naive", "emoji", "and",
+         "long", "text", "##s", "!", ".", ",", "漢", "字", "🙂"]
+TEXTS = ["The quick brown fox!", "", "Café déjà vu, naïve.", "emoji 🙂 and 🚀 漢字",
+         " ".join(["the quick brown fox"] * 20),  # 80 words: truncated to L - 2 pieces
+         "UNKNOWN texts", "   "]
+PAIRS = ["fox", "the quick brown fox " * 10, "", "naïve 🙂", "texts", "", "cafe"]
+
+
+def write_vocab(directory) -> tokenization.Vocab:
+    path = directory / "vocab.txt"
+    path.write_text("\n".join(tokenization.SPECIAL_TOKENS + tuple(WORDS)) + "\n",
+                    encoding="utf-8")
+    return tokenization.load_vocab(str(path))
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    d = tmp_path_factory.mktemp("export")
+    vocab = write_vocab(d)
+    model = build_task_model(tiny_config(vocab_size=vocab.size).model, "classification", 3)
+    for v in model.weights:  # a "fine-tuned" head and non-trivial norms
+        v.assign(v + np.random.default_rng(len(v.path)).normal(0, 0.05, v.shape))
+    diffs = export.export(model, vocab, str(d / "saved"), LENGTH, label_names=LABELS)
+    return model, vocab, str(d / "saved"), diffs
+
+
+RELOAD = """
+import sys, json
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (the tokenizer's custom ops)
+model = tf.saved_model.load(sys.argv[1])
+texts, pairs = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+text, pair = tf.constant(texts), tf.constant(pairs)
+out = {}
+for name, kwargs in (("single", {"text": text}), ("pair", {"text": text, "text_pair": pair})):
+    signature = model.signatures["serving_default" if name == "single" else "serving_pair"]
+    for key, value in signature(**kwargs).items():
+        out[f"{name}/{key}"] = value.numpy()
+    tok = model.signatures["tokenize" if name == "single" else "tokenize_pair"](**kwargs)
+    for key, value in tok.items():
+        out[f"{name}/{key}"] = value.numpy()
+np.savez(sys.argv[4], **out)
+"""
+
+
+@pytest.fixture(scope="module")
+def fresh_outputs(classifier, tmp_path_factory):
+    _, _, path, _ = classifier
+    out = str(tmp_path_factory.mktemp("fresh") / "out.npz")
+    result = subprocess.run([sys.executable, "-c", RELOAD, path, json.dumps(TEXTS),
+                             json.dumps(PAIRS), out], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return dict(np.load(out, allow_pickle=True))
+
+
+def reference(model, vocab, pairs: bool):
+    """Fine-tuning's own featurization + the in-memory model, eagerly."""
+    examples = [Example((t, p) if pairs else (t,)) for t, p in zip(TEXTS, PAIRS)]
+    encoded = feats.encode_sentences(examples, tokenization.WordPieceTokenizer(vocab), LENGTH,
+                                     "classification", with_labels=False)
+    batch = {k: tf.constant(v) for k, v in encoded.features.items()}
+    return encoded.features, model(batch, training=False)["logits"].numpy()
+
+
+@pytest.mark.parametrize("mode", ["single", "pair"])
+def test_fresh_process_reproduces_the_model_on_raw_strings(classifier, fresh_outputs, mode):
+    model, vocab, _, diffs = classifier
+    assert all(d <= export.TOLERANCE for d in diffs.values())  # the export's own check
+    features, logits = reference(model, vocab, mode == "pair")
+    for key in ("input_ids", "input_mask", "segment_ids"):  # tokenized as fine-tuning does
+        np.testing.assert_array_equal(fresh_outputs[f"{mode}/{key}"], features[key])
+    np.testing.assert_allclose(fresh_outputs[f"{mode}/logits"], logits, atol=1e-5, rtol=0)
+    probabilities = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    np.testing.assert_allclose(fresh_outputs[f"{mode}/probabilities"], probabilities,
+                               atol=1e-5, rtol=0)
+    names = [s.decode() for s in fresh_outputs[f"{mode}/label"]]
+    assert names == [LABELS[i] for i in logits.argmax(-1)]
+    assert fresh_outputs[f"{mode}/label_names"].shape == (len(TEXTS), 3)
+    assert [s.decode() for s in fresh_outputs[f"{mode}/label_names"][0]] == LABELS
+    assert np.ptp(logits, axis=0).max() > 1e-3  # different texts, different outputs
+
+
+def test_edge_texts_tokenize_as_expected(fresh_outputs, classifier):
+    _, vocab, _, _ = classifier
+    ids = fresh_outputs["single/input_ids"]
+    mask = fresh_outputs["single/input_mask"]
+    assert list(ids[1, :3]) == [vocab.cls_id, vocab.sep_id, vocab.pad_id]  # empty string
+    assert list(ids[2, 1:8]) == [vocab.id(w) for w in ("cafe", "deja", "vu", ",", "naive",
+                                                       ".")] + [vocab.sep_id]
+    assert list(ids[3, 1:7]) == [vocab.id("emoji"), vocab.id("🙂"), vocab.id("and"),
+                                 vocab.unk_id, vocab.id("漢"), vocab.id("字")]
+    assert mask[4].sum() == LENGTH and ids[4, -1] == vocab.sep_id  # truncated to L
+    assert list(ids[5, 1:4]) == [vocab.unk_id, vocab.id("text"), vocab.id("##s")]
+    pair = fresh_outputs["pair/input_ids"]
+    assert mask[0].sum() == 7 and fresh_outputs["pair/input_mask"][0].sum() == 9
+    assert list(fresh_outputs["pair/segment_ids"][0, :9]) == [0] * 7 + [1] * 2
+    assert pair[1].tolist().count(vocab.sep_id) == 2  # "" then a long second text: still 2
+
+
+def test_saved_model_carries_vocab_asset_labels_and_info(classifier):
+    _, vocab, path, _ = classifier
+    asset = open(os.path.join(path, "assets", "vocab.txt"), encoding="utf-8").read()
+    assert asset.splitlines() == list(vocab.tokens)
+    info = export.read_info(path)
+    assert info["kind"] == "classification" and info["label_names"] == LABELS
+    assert info["max_seq_length"] == LENGTH and info["lower_case"] is True
+    loaded = tf.saved_model.load(path)
+    assert set(loaded.signatures) == {"serving_default", "serving_pair", "serving_ids",
+                                      "tokenize", "tokenize_pair"}
+
+
+def test_raw_text_tokenizes_exactly_as_the_data_builder(shared_dir, tmp_path):
+    """Real text (accents, punctuation, CJK, long lines) and the BERT vocabulary."""
+    vocab = tokenization.load_vocab(str(shared_dir / "data" / "vocab" / "bert-base-uncased.txt"))
+    lines = []
+    for name in ("web.txt", "gcide.txt", "fortune.txt"):
+        path = str(shared_dir / "data" / "corpus" / name)
+        lines += [line for line in tokenization.read_lines(path) if line.strip()][:100]
+    lines += [" ".join(lines[i:i + 12]) for i in range(0, 120, 12)] + TEXTS  # long ones too
+    model = build_pretrainer(tiny_config(vocab_size=vocab.size, max_position_embeddings=128))
+    export.export(model, vocab, str(tmp_path / "enc"), 128, check_texts=lines[:8])
+    loaded = tf.saved_model.load(str(tmp_path / "enc"))
+    got = loaded.signatures["tokenize"](text=tf.constant(lines))
+    tokenizer = tokenization.WordPieceTokenizer(vocab)  # the builder's tokenizer and packing
+    pieces = tokenizer.tokenize(tf.constant(lines)).to_list()
+    want = records.pairs_to_arrays([(p[:126], []) for p in pieces], 128, vocab.cls_id,
+                                   vocab.sep_id, vocab.pad_id)
+    for key in ("input_ids", "input_mask", "segment_ids"):
+        np.testing.assert_array_equal(got[key].numpy(), want[key])
+    assert sum(len(p) > 126 for p in pieces) > 0  # some lines were truncated
+    half = len(lines) // 2  # pairs: as fine-tuning featurizes sentence pairs
+    got = loaded.signatures["tokenize_pair"](text=tf.constant(lines[:half]),
+                                             text_pair=tf.constant(lines[half:2 * half]))
+    encoded = feats.encode_sentences([Example((a, b)) for a, b in zip(lines[:half],
+                                                                      lines[half:2 * half])],
+                                     tokenizer, 128, "classification", with_labels=False)
+    for key in ("input_ids", "input_mask", "segment_ids"):
+        np.testing.assert_array_equal(got[key].numpy(), encoded.features[key])
+
+
+@pytest.mark.slow
+def test_encoder_export_gives_sequence_and_cls(classifier, tmp_path):
+    _, vocab, _, _ = classifier
+    model = build_pretrainer(tiny_config(vocab_size=vocab.size))
+    export.export(model, vocab, str(tmp_path / "enc"), LENGTH)
+    loaded = tf.saved_model.load(str(tmp_path / "enc"))
+    ids = loaded.signatures["tokenize"](text=tf.constant(TEXTS))
+    out = loaded.signatures["serving_ids"](**ids)
+    ours = model.discriminator(ids["input_ids"], ids["input_mask"], ids["segment_ids"],
+                               training=False)["sequence_output"].numpy()
+    real = ids["input_mask"].numpy() > 0
+    np.testing.assert_allclose(out["sequence_output"].numpy()[real], ours[real], atol=1e-5,
+                               rtol=0)
+    np.testing.assert_allclose(out["cls_output"].numpy(), ours[:, 0], atol=1e-5, rtol=0)
+    text_out = loaded.signatures["serving_default"](text=tf.constant(TEXTS))
+    np.testing.assert_allclose(text_out["cls_output"].numpy(), ours[:, 0], atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_tagging_squad_regression_exports(classifier, tmp_path):
+    _, vocab, _, _ = classifier
+    cfg = tiny_config(vocab_size=vocab.size).model
+    tagger = build_task_model(cfg, "tagging", 2)
+    export.export(tagger, vocab, str(tmp_path / "tag"), LENGTH, label_names=["O", "B-X"])
+    out = tf.saved_model.load(str(tmp_path / "tag")).signatures["serving_default"](
+        text=tf.constant(["the texts cafe"]))
+    assert [t.decode() for t in out["tokens"][0, :6].numpy()] == [
+        "[CLS]", "the", "text", "##s", "cafe", "[SEP]"]
+    assert out["word_start"][0, :6].numpy().tolist() == [0, 1, 1, 0, 1, 0]
+    squad = build_task_model(cfg, "squad", answerable=True, beam_size=4)
+    export.export(squad, vocab, str(tmp_path / "qa"), LENGTH, max_query_length=8)
+    out = tf.saved_model.load(str(tmp_path / "qa")).signatures["serving_default"](
+        text=tf.constant(["the fox"]), text_pair=tf.constant(["quick brown fox and the fox"]))
+    start, end = int(out["answer_start"][0]), int(out["answer_end"][0])
+    assert 4 <= start <= end <= 9  # inside the context, as the model's answer mask allows
+    assert out["answerable_logits"].shape == (1,)
+    regressor = build_task_model(cfg, "regression")
+    export.export(regressor, vocab, str(tmp_path / "reg"), LENGTH, regression_range=(0, 5))
+    out = tf.saved_model.load(str(tmp_path / "reg")).signatures["serving_default"](
+        text=tf.constant(["the fox"]))
+    scaled = regressor({k: tf.constant(v) for k, v in feats.encode_sentences(
+        [Example(("the fox",))], tokenization.WordPieceTokenizer(vocab), LENGTH, "regression",
+        with_labels=False).features.items()}, training=False)["predictions"].numpy()
+    np.testing.assert_allclose(out["predictions"].numpy(), scaled * 5.0, atol=1e-5)
+
+
+def test_bad_input_is_refused_with_a_clear_error(classifier, tmp_path):
+    model, vocab, path, _ = classifier
+    with pytest.raises(export.ExportError, match="exists; pass --overwrite"):
+        export.export(model, vocab, path, LENGTH, label_names=LABELS)
+    other = tokenization.Vocab(path="other/vocab.txt", tokens=vocab.tokens + ("extra",))
+    with pytest.raises(tokenization.VocabError, match=r"other/vocab.txt has 25 tokens but the "
+                                                      r"model's vocab_size is 24"):
+        export.export(model, other, str(tmp_path / "x"), LENGTH, label_names=LABELS)
+    with pytest.raises(export.ExportError, match="2 label names for a classification head "
+                                                 "with 3 labels"):
+        export.export(model, vocab, str(tmp_path / "x"), LENGTH, label_names=LABELS[:2])
+    with pytest.raises(export.ExportError, match="max_seq_length=65: expected 3 to"):
+        export.export(model, vocab, str(tmp_path / "x"), 65, label_names=LABELS)
+    assert not (tmp_path / "x").exists()
