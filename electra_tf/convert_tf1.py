@@ -191,12 +191,28 @@ def save_init_checkpoint(model: ElectraPretrainer, output_dir: str,
     return prefix
 
 
-def load_init_checkpoint(path: str) -> ElectraPretrainer:
-    """Reads back what `save_init_checkpoint` wrote (path: its directory or prefix)."""
-    directory = path if tf.io.gfile.isdir(path) else path.rsplit("/", 1)[0]
-    prefix = f"{directory}/{INIT_CHECKPOINT}" if tf.io.gfile.isdir(path) else path
-    with tf.io.gfile.GFile(f"{directory}/{CONFIG_FILE}") as f:
+def load_pretrainer(path: str, config_json: str | None = None) -> ElectraPretrainer:
+    """Our pretrainer from our checkpoint: a pretraining run's --model_dir (latest ckpt-N), a
+    converted directory (model.ckpt), or a prefix; the config is config.json next to it
+    unless given. Every model variable must be in the checkpoint."""
+    if tf.io.gfile.isdir(path):
+        directory = path
+        prefix = tf.train.latest_checkpoint(path) or f"{path}/{INIT_CHECKPOINT}"
+    else:
+        directory, prefix = path.rsplit("/", 1)[0] if "/" in path else ".", path
+    if not tf.io.gfile.exists(prefix + ".index"):
+        raise convert.ConversionError(f"{path}: no checkpoint ({prefix}.index not found)")
+    config_json = config_json or f"{directory}/{CONFIG_FILE}"
+    if not tf.io.gfile.exists(config_json):
+        raise convert.ConversionError(f"{config_json} not found: pass the run's config.json")
+    with tf.io.gfile.GFile(config_json) as f:
         cfg = ElectraConfig.from_dict(json.load(f))
     model = build_pretrainer(cfg)
-    tf.train.Checkpoint(model=model).read(prefix).assert_existing_objects_matched()
+    status = tf.train.Checkpoint(model=model).read(prefix)
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as e:
+        raise convert.ConversionError(f"{prefix} does not hold this model ({config_json}): "
+                                      f"{str(e).splitlines()[0][:300]}") from None
+    status.expect_partial()  # a pretraining checkpoint also holds the optimizer and data
     return model

@@ -337,3 +337,46 @@ def read_info(path: str) -> dict:
     """The export's description (kind, label names, lengths, config) from assets.extra."""
     with tf.io.gfile.GFile(f"{path}/assets.extra/{INFO_FILE}") as f:
         return json.load(f)
+
+
+def load_finetuned(finetune_dir: str, seed: int = 0):
+    """A run_finetuning.py output: (TaskModel with seed_<seed>'s latest weights, its settings:
+    vocab_file, lower_case, max_seq_length, max_query_length, the task's label_names (empty
+    when they were learned from the training file) and regression_range)."""
+    from electra_tf.config import ModelConfig
+    from electra_tf.heads import TaskModel
+
+    path = f"{finetune_dir}/finetune_config.json"
+    if not tf.io.gfile.exists(path):
+        raise ExportError(f"{path} not found: not a run_finetuning.py output directory")
+    with tf.io.gfile.GFile(path) as f:
+        settings = json.load(f)
+    prefix = tf.train.latest_checkpoint(f"{finetune_dir}/seed_{seed}")
+    if prefix is None:
+        raise ExportError(f"{finetune_dir}/seed_{seed}: no checkpoint (another --seed?)")
+    task = settings["task"]
+    model = TaskModel(ModelConfig(**settings["model"]), task["kind"],
+                      num_labels=_saved_num_labels(prefix) or 2,
+                      answerable=bool(task.get("squad_v2")),
+                      beam_size=settings.get("beam_size", 20), name="task_model")
+    model.build()
+    status = tf.train.Checkpoint(model=model).read(prefix)
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as e:
+        raise ExportError(f"{prefix} does not match {path}: {str(e).splitlines()[0][:300]}"
+                          ) from None
+    status.expect_partial()  # the optimizer's slots are not exported
+    return model, {"vocab_file": settings["vocab_file"], "lower_case": settings["lower_case"],
+                   "max_seq_length": settings["max_seq_length"],
+                   "max_query_length": settings.get("max_query_length", 64),
+                   "label_names": tuple(task.get("labels") or ()),
+                   "regression_range": tuple(task.get("label_range") or (0.0, 1.0))}
+
+
+def _saved_num_labels(prefix: str) -> int:
+    """The output width of a saved classification/tagging head (the labels are not saved)."""
+    for name, shape in tf.train.list_variables(prefix):
+        if name.startswith("model/output_layer/") and "kernel" in name:
+            return shape[-1]
+    return 0

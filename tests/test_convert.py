@@ -6,6 +6,7 @@ with its own embeddings projection) at a tiny size, Adam slots and global_step.
 """
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from test_preprocess import write_vocab
 from electra_tf import convert, convert_hf, convert_tf1, tokenization
 from electra_tf.models import build_pretrainer
 
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 # The released layout at a tiny size: E=16, H=32, generator 1.0 x H (so it projects too).
 RELEASED = dict(vocab_size=100, generator_fraction=1.0, max_position_embeddings=64)
 HEADS = 2  # not stored in any checkpoint shape: given to the importer
@@ -198,7 +200,7 @@ def test_init_checkpoint_is_what_pretraining_and_fine_tuning_restore(imported, t
     tf.train.Checkpoint(model=fresh).restore(prefix).expect_partial()
     for a, b in zip(model.weights, fresh.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    reread = convert_tf1.load_init_checkpoint(str(tmp_path / "init"))
+    reread = convert_tf1.load_pretrainer(str(tmp_path / "init"))
     np.testing.assert_array_equal(reread.embeddings.word_embeddings.numpy(),
                                   model.embeddings.word_embeddings.numpy())
     with pytest.raises(convert.ConversionError, match="exists; pass --overwrite"):
@@ -294,3 +296,56 @@ def test_keras_hub_backbone_reproduces_our_sequence_output(hf_export):
     exact = backbone(inputs, training=False)["sequence_output"].numpy()
     np.testing.assert_allclose(exact[real], ours[real], atol=1e-5, rtol=0)
     assert np.abs(tanh[real] - ours[real]).max() > 0  # the documented difference is real
+
+
+# --- the command line, and the warm start it feeds ----------------------------------------------
+
+def cli(script, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_cli_tf1_to_ours_warm_starts_run_pretraining_then_exports(tmp_path):
+    from test_preprocess import write_corpus
+
+    from electra_tf.data import preprocess
+
+    vocab = write_vocab(tmp_path)
+    cfg = tiny_config(vocab_size=vocab.size, max_position_embeddings=32, generator_fraction=1.0)
+    source = build_pretrainer(cfg)
+    convert_tf1.write_tf1_checkpoint(source, str(tmp_path / "tf1" / "model.ckpt"))
+    result = cli("convert_checkpoint.py", "--source=tf1", f"--input={tmp_path / 'tf1'}",
+                 "--num_heads=2", f"--output_dir={tmp_path / 'init'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "tensors loaded" in result.stdout and "generator loaded" in result.stdout
+    again = cli("convert_checkpoint.py", "--source=tf1", f"--input={tmp_path / 'tf1'}",
+                "--num_heads=2", f"--output_dir={tmp_path / 'init'}")
+    assert again.returncode == 2 and "error: " in again.stderr and "--overwrite" in again.stderr
+    preprocess.build([str(write_corpus(tmp_path / "c.txt", 60))], vocab, str(tmp_path / "data"),
+                     preprocess.BuildOptions(max_seq_length=32, num_shards=1))
+    run_dir = tmp_path / "run"
+    result = cli("run_pretraining.py", "--model_size=tiny",
+                 f"--config_json={tmp_path / 'init' / 'config.json'}",
+                 f"--init_checkpoint={tmp_path / 'init' / 'model.ckpt'}",
+                 f"--vocab_file={vocab.path}",
+                 f"--train_files={tmp_path / 'data' / 'pretrain_data*'}",
+                 "--max_seq_length=32", "--batch_size=8", "--train_steps=1",
+                 "--learning_rate=1e-9", "--warmup_steps=0", "--steps_per_loop=1",
+                 "--log_every=1", "--save_every=1", f"--model_dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "warm start" in result.stderr
+    trained = convert_tf1.load_pretrainer(str(run_dir))
+    for (name, a), b in zip(convert.pretrainer_variables(source).items(),
+                            convert.pretrainer_variables(trained).values()):
+        assert np.abs(a.numpy() - b.numpy()).max() < 1e-6, name  # one step at lr 1e-9
+    result = cli("export_model.py", f"--checkpoint={run_dir}", f"--vocab_file={vocab.path}",
+                 "--max_seq_length=16", f"--output_dir={tmp_path / 'serving'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "(encoder); reloaded and checked" in result.stdout
+    result = cli("export_model.py", f"--checkpoint={run_dir}", f"--vocab_file={vocab.path}",
+                 f"--output_dir={tmp_path / 'serving'}")
+    assert result.returncode == 2 and "exists; pass --overwrite" in result.stderr

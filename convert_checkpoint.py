@@ -1,0 +1,92 @@
+"""Converts ELECTRA weights between the official TF1 checkpoints, Hugging Face, keras-hub and ours.
+
+  # official TF1 (e.g. the released electra_small/) -> ours, for --init_checkpoint
+  python convert_checkpoint.py --source=tf1 --input=electra_small --output_dir=init/small
+  # a transformers directory (discriminator, optionally the generator) -> ours
+  python convert_checkpoint.py --source=hf --input=hf/disc --generator_input=hf/gen \
+      --output_dir=init/from_hf
+  # ours (a pretraining --model_dir, or a converted directory) -> transformers / TF1 / keras-hub
+  python convert_checkpoint.py --source=ours --input=runs/small --target=hf \
+      --vocab_file=vocab.txt --output_dir=hf_out
+
+Our format (`--target=ours`, the default) is model.ckpt + config.json: pass the directory to
+`run_pretraining.py --init_checkpoint=init/small/model.ckpt --config_json=init/small/config.json`
+or `run_finetuning.py --init_checkpoint=init/small --config_json=init/small/config.json`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags
+
+import electra_tf  # noqa: F401  (before TF: sets its oneDNN option)
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("source", None, ["tf1", "hf", "ours"], "What --input holds.")
+flags.DEFINE_enum("target", "ours", ["ours", "hf", "tf1", "keras_hub"], "What to write.")
+flags.DEFINE_string("input", None, "TF1 checkpoint (prefix or directory), transformers "
+                    "directory (the discriminator), or our run/converted directory or prefix.")
+flags.DEFINE_string("generator_input", None, "--source=hf: the generator's directory.")
+flags.DEFINE_string("config_json", None, "--source=ours: the run's config.json (default: next "
+                    "to the checkpoint).")
+flags.DEFINE_integer("num_heads", None, "--source=tf1: attention heads (not stored in a "
+                     "checkpoint; default hidden / 64, as every official model).")
+flags.DEFINE_string("output_dir", None, "Where to write (refused if it exists, unless "
+                    "--overwrite).")
+flags.DEFINE_string("vocab_file", None, "--target=hf: vocab.txt to ship with the model "
+                    "(checked against its vocab_size).")
+flags.DEFINE_bool("do_lower_case", True, "--target=hf: the tokenizer's lower-casing.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing output.")
+
+
+def main(argv: list[str]) -> int:
+    del argv
+    import tensorflow as tf
+
+    from electra_tf import convert, convert_hf, convert_tf1
+    from electra_tf.tokenization import load_vocab
+
+    if not FLAGS.source or not FLAGS.input or not FLAGS.output_dir:
+        raise convert.ConversionError("--source, --input and --output_dir are required")
+    if FLAGS.source == "tf1":
+        model, report = convert_tf1.import_tf1_checkpoint(FLAGS.input, FLAGS.num_heads)
+        print(report.summary())
+    elif FLAGS.source == "hf":
+        model = convert_hf.load_hf_directory(FLAGS.input, FLAGS.generator_input)
+    else:
+        model = convert_tf1.load_pretrainer(FLAGS.input, FLAGS.config_json)
+    out = FLAGS.output_dir
+    if FLAGS.target == "ours":
+        written = convert_tf1.save_init_checkpoint(model, out, FLAGS.overwrite)
+    elif FLAGS.target == "hf":
+        vocab = load_vocab(FLAGS.vocab_file) if FLAGS.vocab_file else None
+        written = ", ".join(convert_hf.save_hf_directory(model, out, vocab, FLAGS.do_lower_case,
+                                                         FLAGS.overwrite).values())
+    else:
+        if tf.io.gfile.exists(out) and tf.io.gfile.listdir(out) and not FLAGS.overwrite:
+            raise convert.ConversionError(f"{out} exists and is not empty; pass --overwrite")
+        tf.io.gfile.makedirs(out)
+        if FLAGS.target == "tf1":
+            written = convert_tf1.write_tf1_checkpoint(model, f"{out}/model.ckpt")
+        else:
+            convert_hf.keras_hub_backbone(model.discriminator).save_to_preset(out)
+            written = f"{out} (keras-hub preset: ElectraBackbone; tanh GELU, untrained pooler)"
+    print(f"{FLAGS.source} {FLAGS.input} -> {FLAGS.target} {written}")
+    return 0
+
+
+def run() -> None:
+    """Entry point: bad input ends with one clear line and exit code 2."""
+    from electra_tf.convert import ConversionError
+    from electra_tf.tokenization import VocabError
+
+    try:
+        app.run(main)
+    except (ConversionError, VocabError) as e:
+        print(f"convert_checkpoint.py: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    run()
