@@ -223,3 +223,31 @@ def test_bad_input_is_refused_with_a_clear_error(classifier, tmp_path):
     with pytest.raises(export.ExportError, match="max_seq_length=65: expected 3 to"):
         export.export(model, vocab, str(tmp_path / "x"), 65, label_names=LABELS)
     assert not (tmp_path / "x").exists()
+
+
+def test_fine_tuning_output_dir_exports_with_the_tasks_labels(classifier, tmp_path):
+    """The layout run_finetuning.py writes: finetune_config.json + seed_<n>/ckpt-N holding
+    Checkpoint(model=TaskModel, optimizer=...)."""
+    from electra_tf import optimization
+    from electra_tf.data import tasks
+    from electra_tf.finetuning import FinetuneConfig
+
+    model, vocab, _, _ = classifier
+    sst = build_task_model(model.model_config, "classification", 2)
+    for v in sst.weights:
+        v.assign(v + np.random.default_rng(len(v.path)).normal(0, 0.05, v.shape))
+    cfg = FinetuneConfig(task=tasks.get_task("sst"), data_dir="unused", vocab_file=vocab.path,
+                         output_dir=str(tmp_path), model=model.model_config,
+                         max_seq_length=LENGTH)
+    (tmp_path / "finetune_config.json").write_text(cfg.to_json())
+    optimizer = optimization.finetuning_optimizer(sst.trainable_variables, 1e-3, 10, 1,
+                                                  cfg.model.num_layers, 0.8, "official",
+                                                  0.01, 1e-6)
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=sst, optimizer=optimizer),
+                               str(tmp_path / "seed_0"), 1).save(checkpoint_number=10)
+    loaded, settings = export.load_finetuned(str(tmp_path))
+    assert settings["label_names"] == ("0", "1") and settings["max_seq_length"] == LENGTH
+    for a, b in zip(sst.weights, loaded.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(export.ExportError, match="seed_3: no checkpoint"):
+        export.load_finetuned(str(tmp_path), seed=3)
