@@ -66,8 +66,9 @@ class ServingModule(tf.Module):
     def __init__(self, model, vocab: Vocab, vocab_path: str, lower_case: bool,
                  max_seq_length: int, label_names: tuple[str, ...] = (),
                  regression_range: tuple[float, float] = (0.0, 1.0),
-                 max_query_length: int = 64):
+                 max_query_length: int = 64, jit_compile: bool = False):
         super().__init__(name="electra_serving")
+        self.jit_compile = jit_compile
         self.kind = _kind(model)
         if self.kind == "encoder":
             self.discriminator = model
@@ -143,10 +144,19 @@ class ServingModule(tf.Module):
         """Model features -> the signature outputs of this kind (see the module docstring)."""
         ids, mask, segments = (features[k] for k in ("input_ids", "input_mask", "segment_ids"))
         kind = self.kind
+
+        def forward(ids, mask, segments):
+            if kind == "encoder":
+                return self._forward_model(ids, mask, segments, training=False)
+            return self._forward_model({"input_ids": ids, "input_mask": mask,
+                                        "segment_ids": segments}, training=False)
+
+        if self.jit_compile:  # the model part only: tensorflow-text's ops have no XLA kernels
+            forward = tf.function(forward, jit_compile=True, autograph=False)
+        out = forward(ids, mask, segments)
         if kind == "encoder":
-            seq = self._forward_model(ids, mask, segments, training=False)["sequence_output"]
+            seq = out["sequence_output"]
             return {"sequence_output": seq, "cls_output": seq[:, 0], "input_mask": mask}
-        out = self._forward_model(features, training=False)
         if kind == "classification":
             logits = out["logits"]
             names = tf.tile(self.label_names[tf.newaxis], [tf.shape(logits)[0], 1])
@@ -223,12 +233,14 @@ def _best_span(start_logits, end_logits, top_starts=None, beam=None):
 def export(model, vocab: Vocab, output_dir: str, max_seq_length: int, lower_case: bool = True,
            label_names: tuple[str, ...] | list[str] = (),
            regression_range: tuple[float, float] = (0.0, 1.0), max_query_length: int = 64,
-           overwrite: bool = False, check_texts: list[str] | None = None) -> dict:
+           overwrite: bool = False, check_texts: list[str] | None = None,
+           jit_compile: bool = False) -> dict:
     """Writes the SavedModel, reloads it and checks it against `model`; returns the max diffs.
 
     model: an ElectraPretrainer or Discriminator (encoder export) or a TaskModel.
     Written under a temporary name and renamed only once the check passed: a failed export
-    leaves nothing at output_dir.
+    leaves nothing at output_dir. jit_compile: compile the model part with XLA (faster on CPU;
+    the serving runtime must allow XLA, e.g. TF Serving's --xla_cpu_compilation_enabled).
     """
     if isinstance(model, ElectraPretrainer):
         model = model.discriminator
@@ -241,7 +253,7 @@ def export(model, vocab: Vocab, output_dir: str, max_seq_length: int, lower_case
     with open(vocab_path, "w", encoding="utf-8") as f:
         f.write("".join(t + "\n" for t in vocab.tokens))
     module = ServingModule(model, vocab, vocab_path, lower_case, max_seq_length,
-                           tuple(label_names), regression_range, max_query_length)
+                           tuple(label_names), regression_range, max_query_length, jit_compile)
     tmp = f"{output_dir.rstrip('/')}.tmp-{os.getpid()}"
     if tf.io.gfile.exists(tmp):
         tf.io.gfile.rmtree(tmp)
@@ -251,6 +263,7 @@ def export(model, vocab: Vocab, output_dir: str, max_seq_length: int, lower_case
         info = {"kind": kind, "label_names": list(label_names), "lower_case": lower_case,
                 "max_seq_length": max_seq_length, "max_query_length": max_query_length,
                 "regression_range": list(regression_range), "vocab_size": vocab.size,
+                "jit_compile": jit_compile,
                 "model_config": dataclasses.asdict(cfg)}
         tf.io.gfile.makedirs(f"{tmp}/assets.extra")
         with tf.io.gfile.GFile(f"{tmp}/assets.extra/{INFO_FILE}", "w") as f:

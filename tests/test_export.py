@@ -251,3 +251,16 @@ def test_fine_tuning_output_dir_exports_with_the_tasks_labels(classifier, tmp_pa
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     with pytest.raises(export.ExportError, match="seed_3: no checkpoint"):
         export.load_finetuned(str(tmp_path), seed=3)
+
+
+@pytest.mark.slow
+def test_xla_compiled_export_matches(classifier, tmp_path):
+    model, vocab, path, _ = classifier
+    export.export(model, vocab, str(tmp_path / "xla"), LENGTH, label_names=LABELS,
+                  jit_compile=True)
+    assert export.read_info(str(tmp_path / "xla"))["jit_compile"] is True
+    text = tf.constant(TEXTS)
+    plain = tf.saved_model.load(path).signatures["serving_default"](text=text)
+    xla = tf.saved_model.load(str(tmp_path / "xla")).signatures["serving_default"](text=text)
+    np.testing.assert_allclose(xla["logits"].numpy(), plain["logits"].numpy(), atol=1e-5,
+                               rtol=0)
