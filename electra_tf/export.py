@@ -177,7 +177,8 @@ class ServingModule(tf.Module):
                     "input_mask": mask}
         result = {k: out[k] for k in ("start_logits", "end_logits", "answerable_logits")
                   if k in out}
-        start, end = _best_span(out["start_logits"], out["end_logits"],
+        context = (segments > 0) & (mask > 0) & (ids != self.sep_id)  # [B, L]
+        start, end = _best_span(out["start_logits"], out["end_logits"], context,
                                 out.get("start_top_index"), out.get("end_beam_logits"))
         result.update(tokens=tokens, input_mask=mask, answer_start=start, answer_end=end)
         return result
@@ -212,9 +213,11 @@ class ServingModule(tf.Module):
                                           text, pair)}
 
 
-def _best_span(start_logits, end_logits, top_starts=None, beam=None):
-    """Best (start, end) [B] with start <= end < start + MAX_ANSWER_LENGTH; uses the beam of
-    end logits conditioned on each candidate start when the model gives one."""
+def _best_span(start_logits, end_logits, context, top_starts=None, beam=None):
+    """Best (start, end) [B] inside the context (bool [B, L]) with start <= end < start +
+    MAX_ANSWER_LENGTH; uses the beam of end logits conditioned on each candidate start when
+    the model gives one. Whether to answer at all is the client's call (answerable_logits,
+    or the [CLS] logits against the span's)."""
     length = tf.shape(start_logits)[1]
     if beam is None:  # end logits independent of the start
         top_starts = tf.tile(tf.range(length)[tf.newaxis], [tf.shape(start_logits)[0], 1])
@@ -222,7 +225,10 @@ def _best_span(start_logits, end_logits, top_starts=None, beam=None):
     starts = tf.cast(top_starts, tf.int32)  # [B, K]
     scores = tf.gather(start_logits, starts, batch_dims=1)[:, :, tf.newaxis] + beam  # [B,K,L]
     offset = tf.range(length)[tf.newaxis, tf.newaxis] - starts[:, :, tf.newaxis]  # end - start
-    scores = tf.where((offset >= 0) & (offset < MAX_ANSWER_LENGTH), scores, -1e30)
+    allowed = ((offset >= 0) & (offset < MAX_ANSWER_LENGTH)
+               & tf.gather(context, starts, batch_dims=1)[:, :, tf.newaxis]
+               & context[:, tf.newaxis])
+    scores = tf.where(allowed, scores, -1e30)
     flat = tf.argmax(tf.reshape(scores, [tf.shape(scores)[0], -1]), -1, output_type=tf.int32)
     k, end = flat // length, flat % length
     return tf.gather(starts, k, batch_dims=1), end

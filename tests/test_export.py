@@ -197,7 +197,7 @@ def test_tagging_squad_regression_exports(classifier, tmp_path):
     out = tf.saved_model.load(str(tmp_path / "qa")).signatures["serving_default"](
         text=tf.constant(["the fox"]), text_pair=tf.constant(["quick brown fox and the fox"]))
     start, end = int(out["answer_start"][0]), int(out["answer_end"][0])
-    assert 4 <= start <= end <= 9  # inside the context, as the model's answer mask allows
+    assert 4 <= start <= end <= 9  # inside the context: not [CLS], the question or [SEP]
     assert out["answerable_logits"].shape == (1,)
     regressor = build_task_model(cfg, "regression")
     export.export(regressor, vocab, str(tmp_path / "reg"), LENGTH, regression_range=(0, 5))
