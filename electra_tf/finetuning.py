@@ -451,9 +451,15 @@ def run(cfg: FinetuneConfig) -> dict:
                           f"{strategy.num_replicas_in_sync} replicas")
     vocab = load_vocab(cfg.vocab_file, cfg.model.vocab_size)
     keras.mixed_precision.set_global_policy(cfg.precision)
-    tf.io.gfile.makedirs(cfg.output_dir)
-    write_atomic(f"{cfg.output_dir}/finetune_config.json", cfg.to_json().encode())
     data = prepare(cfg, WordPieceTokenizer(vocab, cfg.lower_case))
+    # Saved with the labels and target range resolved from the training file, so the run's
+    # outputs can be read (and exported) without the data.
+    resolved = dataclasses.replace(cfg.task, labels=data.labels or cfg.task.labels,
+                                   label_range=tuple(data.label_range)
+                                   if cfg.task.kind == "regression" else cfg.task.label_range)
+    tf.io.gfile.makedirs(cfg.output_dir)
+    write_atomic(f"{cfg.output_dir}/finetune_config.json",
+                 dataclasses.replace(cfg, task=resolved).to_json().encode())
     per_seed = {}
     for seed in range(cfg.seed, cfg.seed + cfg.num_seeds):
         per_seed[seed] = run_seed(cfg, data, seed, strategy)

@@ -193,6 +193,21 @@ def test_generic_jsonl_pairs_end_to_end(vocab, tmp_path):
     median, seed_dir = finetune(vocab, spec, tmp_path, tmp_path / "out", epochs=1.0)
     assert set(median) == {"accuracy", "macro_f1"}
     assert not (seed_dir / "test_predictions.tsv").exists()  # no test file: nothing written
+    saved = json.loads((tmp_path / "out" / "finetune_config.json").read_text())
+    assert saved["task"]["labels"] == ["no", "yes"]  # learned from train, kept for export
+
+
+@pytest.mark.slow
+def test_init_from_an_exported_savedmodel(vocab, tmp_path):
+    from electra_tf import export
+
+    source = build_task_model(tiny_model(vocab.size), "classification", 2)
+    export.export(source.discriminator, vocab, str(tmp_path / "encoder"), max_seq_length=16)
+    model = build_task_model(tiny_model(vocab.size), "tagging", 3)
+    initialize(model, str(tmp_path / "encoder"))
+    ours = convert.discriminator_variables(model.discriminator)
+    for name, variable in convert.discriminator_variables(source.discriminator).items():
+        np.testing.assert_array_equal(ours[name].numpy(), variable.numpy(), err_msg=name)
 
 
 # --- the command line ---------------------------------------------------------------------
