@@ -276,7 +276,7 @@ def test_hf_bad_inputs_are_refused(hf_export, tmp_path):
         convert_hf.load_hf_directory(str(tmp_path))
 
 
-def test_keras_hub_backbone_reproduces_our_sequence_output(hf_export):
+def test_keras_hub_backbone_reproduces_our_sequence_output(hf_export, tmp_path):
     keras_hub = pytest.importorskip("keras_hub")
     import keras
 
@@ -296,6 +296,10 @@ def test_keras_hub_backbone_reproduces_our_sequence_output(hf_export):
     exact = backbone(inputs, training=False)["sequence_output"].numpy()
     np.testing.assert_allclose(exact[real], ours[real], atol=1e-5, rtol=0)
     assert np.abs(tanh[real] - ours[real]).max() > 0  # the documented difference is real
+    backbone.save_to_preset(str(tmp_path / "preset"))  # what convert_checkpoint.py writes
+    reloaded = keras_hub.models.ElectraBackbone.from_preset(str(tmp_path / "preset"))
+    again = reloaded(inputs, training=False)["sequence_output"].numpy()
+    np.testing.assert_allclose(again[real], tanh[real], atol=1e-6, rtol=0)
 
 
 # --- the command line, and the warm start it feeds ----------------------------------------------
