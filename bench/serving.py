@@ -109,6 +109,7 @@ def main() -> None:
     assert min(pieces) > a.seq, f"texts must exceed L={a.seq} pieces, shortest {min(pieces)}"
 
     records = []
+    load_before = os.getloadavg()[0]  # other processes on a shared machine skew wall times
     for batch in (int(b) for b in a.batches.split(",")):
         inputs = texts[:batch]
         systems = {
@@ -135,6 +136,8 @@ def main() -> None:
                             "block_medians_ms": [round(1000 * s, 2) for s in seconds_list]})
             print(json.dumps(records[-1]), flush=True)
     out = {"records": records, **info, "threads": a.threads,
+           "load_average_1min_before_after": [round(load_before, 2),
+                                              round(os.getloadavg()[0], 2)],
            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
            "tensorflow": tf.__version__, "torch": torch.__version__,
            "transformers": transformers.__version__, "numpy": np.__version__,
@@ -152,7 +155,9 @@ def main() -> None:
     rows.append("")
     rows.append(f"ELECTRA-Small classifier (random weights), raw text in, probabilities out, "
                 f"{a.blocks} alternating blocks per system, medians; {out['machine']}, "
-                f"{a.threads} threads each; TF {out['tensorflow']}, torch {out['torch']}, "
+                f"{a.threads} threads each (1-min load average before/after: "
+                f"{out['load_average_1min_before_after']}); TF {out['tensorflow']}, "
+                f"torch {out['torch']}, "
                 f"transformers {out['transformers']}; {out['date']}. Export (with its reload "
                 f"check) took {info['export_seconds']} s ({info['export_seconds_xla']} s with "
                 f"XLA), loading {info['load_seconds']} s.")
