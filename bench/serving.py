@@ -11,6 +11,8 @@ so both run full L=128 sequences. Runs alternate between the two (blocks of call
 between blocks so neither's spinning threads steal the other's cores); medians of the blocks.
 
     .venv/bin/python bench/serving.py   # writes bench/results/serving.{json,md}
+    .venv/bin/python bench/serving.py --threads 1   # serving_1threads.*: less sensitive to
+                                                    # other processes on a shared machine
 """
 
 from __future__ import annotations
@@ -73,8 +75,12 @@ def main() -> None:
     p.add_argument("--batches", default="1,32")
     p.add_argument("--blocks", type=int, default=5, help="alternating blocks per system")
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "serving"))
+    p.add_argument("--out", default=None, help="default: bench/results/serving[_<n>threads]")
     a = p.parse_args()
+    a.out = a.out or os.path.join(ROOT, "bench", "results", "serving" + (
+        "" if a.threads == os.cpu_count() else f"_{a.threads}threads"))
+    tf.config.threading.set_intra_op_parallelism_threads(a.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(a.threads)
 
     import torch
     import transformers
