@@ -169,9 +169,11 @@ def prepare(cfg: FinetuneConfig, tokenizer: WordPieceTokenizer) -> TaskData:
     def report(name, examples, encoded):
         cut = getattr(encoded, "truncated", 0)
         if cut:
-            unit = "words" if spec.kind == "tagging" else "examples"
-            logging.warning("%s/%s: %d %s truncated to max_seq_length=%d", spec.name, name,
-                            cut, unit, cfg.max_seq_length)
+            unit, limit = {"tagging": ("words", "max_seq_length"),
+                           "squad": ("questions", "max_query_length")}.get(
+                               spec.kind, ("examples", "max_seq_length"))
+            logging.warning("%s/%s: %d %s truncated to %s=%d", spec.name, name, cut, unit,
+                            limit, getattr(cfg, limit))
         logging.info("%s/%s: %d examples -> %d features", spec.name, name, len(examples),
                      len(encoded))
 
@@ -371,9 +373,8 @@ def run_seed(cfg: FinetuneConfig, data: TaskData, seed: int,
     total = train_steps(cfg, len(data.train))
     keras.utils.set_random_seed(seed)  # the head's initial weights depend on the seed only
     with strategy.scope():
-        model = TaskModel(cfg.model, spec.kind if spec.kind != "squad" else "squad",
-                          num_labels=max(2, len(data.labels)), answerable=spec.squad_v2,
-                          beam_size=cfg.beam_size, name="task_model")
+        model = TaskModel(cfg.model, spec.kind, num_labels=max(2, len(data.labels)),
+                          answerable=spec.squad_v2, beam_size=cfg.beam_size, name="task_model")
         model.build()
         optimizer = optimization.finetuning_optimizer(
             model.trainable_variables, cfg.learning_rate, total,

@@ -319,3 +319,13 @@ def test_squad_decode_picks_valid_spans_and_null(tmp_path, tokenizer):
     assert best == {"q1-0": "John Smith"} and null == {"q1-0": -1.5}
     assert [e["text"] for e in nbest["q1-0"]] == ["John Smith", "Smith"]
     assert nbest["q1-0"][0]["probability"] > nbest["q1-0"][1]["probability"]
+
+
+def test_squad_long_questions_are_cut_and_counted(tmp_path, tokenizer):
+    examples = squad.read_squad(str(write_squad(tmp_path / "dev.json", "1.1")))
+    assert squad.featurize(examples, tokenizer, 64, 32, 8, training=False).truncated == 0
+    # Pieces per question: 5, 6, 7, 8 -> three are longer than 5.
+    cut = squad.featurize(examples, tokenizer, 64, 32, 5, training=False)
+    assert cut.truncated == 3
+    # [CLS] + 5 question pieces, then [SEP] at 6 in every window (q1 has exactly 5).
+    assert all(ids[6] == tokenizer.vocab.sep_id for ids in cut.features["input_ids"])

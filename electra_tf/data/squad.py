@@ -64,7 +64,7 @@ class SquadFeatures:
     features: dict[str, np.ndarray]
     windows: list[Window]
     skipped: list[str]  # question ids whose training answer does not match the context
-    truncated_questions: int = 0
+    truncated: int = 0  # questions cut to max_query_length
 
     def __len__(self) -> int:
         return len(self.windows)
