@@ -19,13 +19,18 @@ Outputs:
 Raw text is tokenized in the graph by the same tokenizer class the data builder and fine-tuning
 use (tensorflow-text; lower-casing as in training), truncated as they do: one text to L - 2
 pieces; a pair longest-first to L - 3 (SQuAD: the question to max_query_length, then the
-context). The vocabulary travels as an asset (assets/vocab.txt; `tokens` are read from it).
+context). The vocabulary travels as an asset (assets/vocab.txt: the `tokens` outputs are read
+from it, clients can fetch it); the tokenizer (the builder's, today tensorflow-text's
+FastBertTokenizer) also holds its own compiled copy. assets.extra/electra_export.json records
+the kind, label names, lengths, lower-casing and model config.
 
 Loading needs `import tensorflow_text` first (its tokenizer ops are custom ops):
   import tensorflow_text  # noqa: F401
   model = tf.saved_model.load(path); model.signatures["serving_default"](text=tf.constant([..]))
-TF Serving: use a tensorflow/serving build that links tensorflow-text's ops, or serve the
-`serving_ids` signature and tokenize on the client.
+TF Serving: the model server must link tensorflow-text's ops, including FastBertNormalize and
+FastWordpieceTokenizeWithOffsets (older model servers lacked them: tensorflow/serving#2064);
+otherwise serve `serving_ids` and tokenize on the client. XLA exports (`jit_compile`) also
+need the server's --xla_cpu_compilation_enabled.
 """
 
 from __future__ import annotations
