@@ -15,6 +15,7 @@ import argparse
 import math
 import time
 
+import keras
 import numpy as np
 
 import electra_tf  # noqa: F401  (before TF: sets its oneDNN option)
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 special_ids=(2, 3, 4)))
             .prefetch(2))
     strategy = tf.distribute.get_strategy()
+    keras.utils.set_random_seed(pre.seed)  # reproducible initial weights
     model = build_pretrainer(cfg)
     opt = optimization.pretraining_optimizer(pre.learning_rate, pre.train_steps,
                                              pre.warmup_steps)

@@ -13,25 +13,55 @@ _PHILOX = 1  # tf.random.Algorithm.PHILOX
 
 
 def uniform(shape, seed: tf.Tensor) -> tf.Tensor:
-    """float32 uniform in [0, 1) of `shape` from a [2] int32 stateless seed (Philox).
+    """float32 uniform in [0, 1) of `shape` from a stateless seed (Philox).
 
-    The seed's 64 bits are the Philox key directly (counter 0): `tf.random.stateless_uniform`
+    `seed` is [2] int32, or [4] int32 `(key0, key1, first_example, examples)` for a tensor whose
+    leading dimension runs over `examples` examples (rows or rows x positions) of a batch that
+    starts at global example `first_example`. Each example then gets the numbers it would get
+    as part of the whole global batch, so one device, several replicas and gradient
+    accumulation draw identical masks and samples for identical data.
+
+    The seed's key is the Philox key directly (counter 0): `tf.random.stateless_uniform`
     first scrambles the seed with two more random ops, which in a model with ~75 dropout calls
     adds hundreds of graph nodes and seconds of tracing.
     """
-    halves = tf.cast(tf.bitcast(tf.cast(seed, tf.int32), tf.uint32), tf.uint64)
+    seed = tf.cast(seed, tf.int32)
+    halves = tf.cast(tf.bitcast(seed[:2], tf.uint32), tf.uint64)
     key = tf.bitwise.bitwise_or(tf.bitwise.left_shift(halves[:1], tf.constant(32, tf.uint64)),
                                 halves[1:])
-    bits = tf.raw_ops.StatelessRandomUniformFullIntV2(
-        shape=shape, key=key, counter=tf.zeros([2], tf.uint64), alg=_PHILOX, dtype=tf.uint32)
+    if seed.shape[0] == 2:
+        bits = tf.raw_ops.StatelessRandomUniformFullIntV2(
+            shape=shape, key=key, counter=tf.zeros([2], tf.uint64), alg=_PHILOX,
+            dtype=tf.uint32)
+    else:
+        # Philox yields 4 numbers per counter step: start at the counter of the batch's first
+        # element, draw 4 more than needed, and drop the 0-3 that precede it.
+        count = tf.reduce_prod(tf.cast(shape, tf.int64))
+        skip = tf.cast(seed[2], tf.int64) * (count // tf.cast(seed[3], tf.int64))
+        counter = tf.stack([tf.cast(skip // 4, tf.uint64), tf.constant(0, tf.uint64)])
+        bits = tf.raw_ops.StatelessRandomUniformFullIntV2(
+            shape=tf.reshape(count + 4, [1]), key=key, counter=counter, alg=_PHILOX,
+            dtype=tf.uint32)
+        bits = tf.reshape(tf.slice(bits, tf.reshape(skip % 4, [1]), tf.reshape(count, [1])),
+                          shape)
     top24 = tf.bitwise.right_shift(bits, tf.constant(8, tf.uint32))
     return tf.cast(top24, tf.float32) * (1.0 / (1 << 24))
 
 
+def batch_seed(seed: tf.Tensor, first_example, examples) -> tf.Tensor:
+    """[4] seed for a (micro-)batch of `examples` starting at global example `first_example`."""
+    return tf.concat([tf.cast(seed, tf.int32)[:2],
+                      tf.cast(tf.stack([first_example, examples]), tf.int32)], 0)
+
+
 def split(seed: tf.Tensor, num: int = 2) -> list[tf.Tensor]:
-    """`num` independent [2] seeds from one [2] seed (hashed, as `stateless_split`).
+    """`num` independent seeds from one (hashed, as `stateless_split`); a [4] seed's batch
+    position is kept in each.
 
     Call it once per layer with all the seeds the layer needs, not once per random op.
     """
-    return tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), num=num,
-                                                             alg="philox"), num=num)
+    seed = tf.cast(seed, tf.int32)
+    keys = tf.random.experimental.stateless_split(seed[:2], num=num, alg="philox")
+    if seed.shape[0] == 4:
+        keys = tf.concat([keys, tf.tile(seed[tf.newaxis, 2:], [num, 1])], 1)
+    return tf.unstack(keys, num=num)

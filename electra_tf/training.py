@@ -18,16 +18,26 @@ from collections.abc import Mapping
 
 import tensorflow as tf
 
-from electra_tf import losses
+from electra_tf import losses, rng
 from electra_tf.config import PretrainConfig
 
 LOSS_KEYS = ("loss", "mlm_loss", "disc_loss")
 
 
-def sampling_seed(run_seed: int, step: tf.Tensor, part: tf.Tensor) -> tf.Tensor:
-    """[2] int32 stateless seed for one micro-batch on one replica at one step."""
+def sampling_seed(run_seed: int, step: tf.Tensor, part: tf.Tensor,
+                  examples: tf.Tensor | None = None) -> tf.Tensor:
+    """Stateless seed of micro-batch `part` at one step.
+
+    With `examples` (the micro-batch size): a [4] seed; parts are numbered over the global batch
+    (replica x accumulation), so every example draws the same dropout and Gumbel noise however
+    the global batch is split (see rng.uniform). Without: a [2] seed folded from `part`.
+    """
     base = tf.stack([tf.constant(run_seed, tf.int32), tf.cast(step, tf.int32)])
-    return tf.random.experimental.stateless_fold_in(base, tf.cast(part, tf.int32), alg="philox")
+    if examples is None:
+        return tf.random.experimental.stateless_fold_in(base, tf.cast(part, tf.int32),
+                                                        alg="philox")
+    examples = tf.cast(examples, tf.int32)
+    return rng.batch_seed(base, tf.cast(part, tf.int32) * examples, examples)
 
 
 def _split(batch: Mapping[str, tf.Tensor], parts: int) -> dict[str, tf.Tensor]:
@@ -55,8 +65,13 @@ class PretrainStep:
         self.accumulation_steps = accumulation_steps
         self.variables = model.trainable_variables
         optimizer.build(self.variables)  # before the first strategy.run (Keras 3 requirement)
-        self.train = tf.function(self._train_loop, jit_compile=jit_compile)
-        self.evaluate = tf.function(self._eval_loop, jit_compile=jit_compile)
+        # XLA compiles the model's forward and backward pass; the loop around it reads the
+        # input iterator and runs collectives, which XLA on CPU/GPU cannot compile (a TPU
+        # strategy compiles everything anyway).
+        self._gradients = (tf.function(self._replica_gradients, jit_compile=True)
+                           if jit_compile else self._replica_gradients)
+        self.train = tf.function(self._train_loop)
+        self.evaluate = tf.function(self._eval_loop)
 
     # --- one replica ------------------------------------------------------------------------
     def _forward(self, batch, denominators, seed, training):
@@ -66,16 +81,30 @@ class PretrainStep:
 
     def _replica_train(self, batch):
         ctx = tf.distribute.get_replica_context()
-        k = self.accumulation_steps
-        step = self.optimizer.iterations
-        parts = _split(batch, k)
         # Denominators of the whole global batch, known before any forward pass.
         denominators = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
                                       losses.loss_denominators(batch))
+        step = tf.convert_to_tensor(self.optimizer.iterations)  # a value, not the variable
+        grads, totals = self._gradients(batch, denominators, step,
+                                        ctx.replica_id_in_sync_group)
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        grads, grad_norm = tf.clip_by_global_norm(grads, self.cfg.clip_norm)
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        totals["grad_norm"] = grad_norm / tf.cast(ctx.num_replicas_in_sync, tf.float32)
+        return totals
+
+    def _replica_gradients(self, batch, denominators, step, replica_id):
+        """This replica's summed gradients and metric sums over its micro-batches.
+
+        No collectives and no input here, so `jit_compile` can compile it whole on any device.
+        """
+        k = self.accumulation_steps
+        parts = _split(batch, k)
         grads = totals = None
         for i in range(k):  # unrolled: k is small, and XLA needs no loop-carried gradients
             micro = {key: v[i] for key, v in parts.items()}
-            seed = sampling_seed(self.cfg.seed, step, ctx.replica_id_in_sync_group * k + i)
+            seed = sampling_seed(self.cfg.seed, step, replica_id * k + i,
+                                 tf.shape(micro["input_ids"])[0])
             with tf.GradientTape() as tape:
                 result, sums = self._forward(micro, denominators, seed, training=True)
             micro_grads = [tf.convert_to_tensor(g)  # IndexedSlices of the tables -> dense
@@ -84,17 +113,14 @@ class PretrainStep:
                 g + mg for g, mg in zip(grads, micro_grads)]
             part = {**result, **sums}
             totals = part if totals is None else {n: totals[n] + part[n] for n in part}
-        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        grads, grad_norm = tf.clip_by_global_norm(grads, self.cfg.clip_norm)
-        self.optimizer.apply_gradients(zip(grads, self.variables))
-        totals["grad_norm"] = grad_norm / tf.cast(ctx.num_replicas_in_sync, tf.float32)
-        return totals
+        return grads, totals
 
     def _replica_eval(self, batch):
         ctx = tf.distribute.get_replica_context()
         denominators = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
                                       losses.loss_denominators(batch))
-        seed = sampling_seed(self.cfg.seed + 1, 0, ctx.replica_id_in_sync_group)
+        seed = sampling_seed(self.cfg.seed + 1, 0, ctx.replica_id_in_sync_group,
+                             tf.shape(batch["input_ids"])[0])
         result, sums = self._forward(batch, denominators, seed, training=False)
         return {**result, **sums}
 
