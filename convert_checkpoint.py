@@ -9,9 +9,10 @@
   python convert_checkpoint.py --source=ours --input=runs/small --target=hf \
       --vocab_file=vocab.txt --output_dir=hf_out
 
-Our format (`--target=ours`, the default) is model.ckpt + config.json: pass the directory to
-`run_pretraining.py --init_checkpoint=init/small/model.ckpt --config_json=init/small/config.json`
-or `run_finetuning.py --init_checkpoint=init/small --config_json=init/small/config.json`.
+Our format (`--target=ours`, the default) is model.ckpt + config.json: continue pretraining
+with `run_pretraining.py --init_checkpoint=init/small/model.ckpt
+--config_json=init/small/config.json ...`, fine-tune with `run_finetuning.py
+--init_checkpoint=init/small ...` (it reads the config.json beside the checkpoint).
 """
 
 from __future__ import annotations
