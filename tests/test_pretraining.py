@@ -141,3 +141,41 @@ def test_bad_flags_fail_fast_with_one_clear_line(data, tmp_path, flag, message):
     assert result.returncode != 0
     assert message in result.stderr, result.stderr[-1500:]
     assert time.time() - start < 60
+
+
+@pytest.mark.slow
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(data, tmp_path):
+    _, flagfile = data
+    # an absurd learning rate overflows the weights within the first loop of 10 steps
+    result = run(f"--flagfile={flagfile}", f"--model_dir={tmp_path}", "--eval_files=",
+                 "--learning_rate=1e30", "--warmup_steps=0", "--train_steps=200",
+                 "--save_every=10", "--log_every=10", "--steps_per_loop=10")
+    assert result.returncode == 1, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert "loss is nan in the 10 steps ending at step 10" in last, last
+    assert "last good checkpoint (None) is kept" in last
+    assert tf.train.latest_checkpoint(str(tmp_path)) is None  # nothing non-finite was saved
+
+
+@pytest.mark.slow
+def test_warm_start_and_accumulation_from_flags(data, tmp_path):
+    """--init_checkpoint loads weights only (step and optimizer start fresh); a run with
+    --accumulation_steps=2 trains from it."""
+    _, flagfile = data
+    first = run(f"--flagfile={flagfile}", f"--model_dir={tmp_path / 'a'}", "--eval_files=",
+                "--train_steps=10", "--save_every=10", "--log_every=10")
+    assert first.returncode == 0, first.stderr[-2000:]
+    source = tf.train.latest_checkpoint(str(tmp_path / "a"))
+    second = run(f"--flagfile={flagfile}", f"--model_dir={tmp_path / 'b'}", "--eval_files=",
+                 f"--init_checkpoint={source}", "--accumulation_steps=2", "--train_steps=10",
+                 "--save_every=10", "--log_every=10", "--stop_after=2", "--steps_per_loop=1")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "warm start (weights only)" in second.stderr and "--stop_after" in second.stderr
+    assert tf.train.latest_checkpoint(str(tmp_path / "b")).endswith("ckpt-2")  # fresh step
+    a = tf.train.load_checkpoint(source)
+    b = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "b")))
+    word = [n for n in a.get_variable_to_shape_map() if "word_embeddings" in n
+            and "optimizer" not in n.split("/")[0:1] and ".OPTIMIZER_SLOT" not in n]
+    assert word, "the checkpoint has no word embedding table"
+    moved = np.abs(a.get_tensor(word[0]) - b.get_tensor(word[0])).max()
+    assert 0 < moved < 0.05  # the warm weights, then a small step (step 0 has lr 0)
