@@ -13,7 +13,13 @@ _PHILOX = 1  # tf.random.Algorithm.PHILOX
 
 
 def uniform(shape, seed: tf.Tensor) -> tf.Tensor:
-    """float32 uniform in [0, 1) of `shape` from a stateless seed (Philox).
+    """float32 uniform in [0, 1) of `shape` from a stateless seed: the top 24 of `bits`."""
+    top24 = tf.bitwise.right_shift(bits(shape, seed), tf.constant(8, tf.uint32))
+    return tf.cast(top24, tf.float32) * (1.0 / (1 << 24))
+
+
+def bits(shape, seed: tf.Tensor) -> tf.Tensor:
+    """uint32 random bits of `shape` from a stateless seed (Philox).
 
     `seed` is [2] int32, or [4] int32 `(key0, key1, first_example, examples)` for a tensor whose
     leading dimension runs over `examples` examples (rows or rows x positions) of a batch that
@@ -30,22 +36,18 @@ def uniform(shape, seed: tf.Tensor) -> tf.Tensor:
     key = tf.bitwise.bitwise_or(tf.bitwise.left_shift(halves[:1], tf.constant(32, tf.uint64)),
                                 halves[1:])
     if seed.shape[0] == 2:
-        bits = tf.raw_ops.StatelessRandomUniformFullIntV2(
+        return tf.raw_ops.StatelessRandomUniformFullIntV2(
             shape=shape, key=key, counter=tf.zeros([2], tf.uint64), alg=_PHILOX,
             dtype=tf.uint32)
-    else:
-        # Philox yields 4 numbers per counter step: start at the counter of the batch's first
-        # element, draw 4 more than needed, and drop the 0-3 that precede it.
-        count = tf.reduce_prod(tf.cast(shape, tf.int64))
-        skip = tf.cast(seed[2], tf.int64) * (count // tf.cast(seed[3], tf.int64))
-        counter = tf.stack([tf.cast(skip // 4, tf.uint64), tf.constant(0, tf.uint64)])
-        bits = tf.raw_ops.StatelessRandomUniformFullIntV2(
-            shape=tf.reshape(count + 4, [1]), key=key, counter=counter, alg=_PHILOX,
-            dtype=tf.uint32)
-        bits = tf.reshape(tf.slice(bits, tf.reshape(skip % 4, [1]), tf.reshape(count, [1])),
-                          shape)
-    top24 = tf.bitwise.right_shift(bits, tf.constant(8, tf.uint32))
-    return tf.cast(top24, tf.float32) * (1.0 / (1 << 24))
+    # Philox yields 4 numbers per counter step: start at the counter of the batch's first
+    # element, draw 4 more than needed, and drop the 0-3 that precede it.
+    count = tf.reduce_prod(tf.cast(shape, tf.int64))
+    skip = tf.cast(seed[2], tf.int64) * (count // tf.cast(seed[3], tf.int64))
+    counter = tf.stack([tf.cast(skip // 4, tf.uint64), tf.constant(0, tf.uint64)])
+    drawn = tf.raw_ops.StatelessRandomUniformFullIntV2(
+        shape=tf.reshape(count + 4, [1]), key=key, counter=counter, alg=_PHILOX,
+        dtype=tf.uint32)
+    return tf.reshape(tf.slice(drawn, tf.reshape(skip % 4, [1]), tf.reshape(count, [1])), shape)
 
 
 def batch_seed(seed: tf.Tensor, first_example, examples) -> tf.Tensor:

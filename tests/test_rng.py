@@ -28,3 +28,15 @@ def test_split_keeps_batch_position_and_changes_keys():
     assert a.numpy()[:2].tolist() != b.numpy()[:2].tolist()
     u = rng.uniform([1000], SEED).numpy()
     assert 0.0 <= u.min() and u.max() < 1.0 and abs(u.mean() - 0.5) < 0.05
+
+
+def test_dropout_drops_the_rate_and_rescales():
+    from electra_tf.layers import dropout
+
+    x = tf.ones([400, 250])
+    out = dropout(x, 0.1, SEED).numpy()
+    assert abs((out == 0).mean() - 0.1) < 0.005
+    np.testing.assert_allclose(out[out != 0], 1 / 0.9, rtol=1e-6)
+    assert abs(out.mean() - 1.0) < 0.01
+    np.testing.assert_array_equal(dropout(x, 0.1, SEED).numpy(), out)  # stateless
+    assert dropout(x, 0.0, SEED) is x and dropout(x, 0.1, None) is x
