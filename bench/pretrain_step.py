@@ -2,7 +2,9 @@
 discriminator, losses, gradients, clipping, optimizer update), as `PretrainStep` runs it.
 
 Same workload as the peers in ../shared/peers: ELECTRA-Small (1/4 generator), V=30522,
-N=int((0.15 + 0.005) * L) masked slots, random ids. Prints one JSON line.
+N=int((0.15 + 0.005) * L) masked slots, random ids. With --data, batches come from TFRecord
+shards through the real input pipeline (parse, dynamic masking) instead: the full training
+step. Prints one JSON line.
 
     .venv/bin/python bench/pretrain_step.py --batch 32 --seq 128 --precision mixed_bfloat16
 """
@@ -25,9 +27,10 @@ from common import emit, matmul_peak_gflops  # noqa: E402
 import electra_tf  # noqa: E402, F401  (before TF: sets its oneDNN option)
 from electra_tf import optimization  # noqa: E402
 from electra_tf.config import get_config  # noqa: E402
-from electra_tf.data import masking  # noqa: E402
+from electra_tf.data import masking, pipeline  # noqa: E402
 from electra_tf.flops import electra_train_flops  # noqa: E402
 from electra_tf.models import build_pretrainer  # noqa: E402
+from electra_tf.tokenization import load_vocab  # noqa: E402
 from electra_tf.training import PretrainStep  # noqa: E402
 
 
@@ -40,6 +43,8 @@ def main() -> None:
     p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
     p.add_argument("--jit_compile", action="store_true")
     p.add_argument("--peak", action="store_true", help="also measure the matmul peak")
+    p.add_argument("--data", default=None, help="shard pattern: stream the real input pipeline")
+    p.add_argument("--vocab", default=None, help="vocab.txt of --data (for the [MASK] id)")
     a = p.parse_args()
 
     keras.mixed_precision.set_global_policy(a.precision)
@@ -57,6 +62,11 @@ def main() -> None:
         opt = optimization.pretraining_optimizer(5e-4, 10_000, 100)
         step = PretrainStep(model, opt, cfg.pretrain, strategy, jit_compile=a.jit_compile)
     data = tf.data.Dataset.from_tensors(batch).repeat()
+    if a.data:
+        vocab = load_vocab(a.vocab, cfg.model.vocab_size)
+        spec = pipeline.MaskingSpec(cfg.pretrain.mask_prob, n, vocab.mask_id,
+                                    vocab.never_masked_ids)
+        data = pipeline.pretraining_dataset(a.data, a.batch, a.seq, spec)
     iterator = iter(strategy.experimental_distribute_dataset(data))
     one = tf.constant(1)
 
@@ -73,7 +83,8 @@ def main() -> None:
     record = {"impl": "electra-tf", "precision": a.precision, "jit_compile": a.jit_compile,
               "batch": a.batch, "seq": a.seq, "first_step_s": round(first, 2),
               "median_step_s": round(med, 4), "seq_per_s": round(a.batch / med, 2),
-              "step_gflop": round(flops / 1e9, 1), "model_gflops": round(flops / med / 1e9, 1)}
+              "step_gflop": round(flops / 1e9, 1), "model_gflops": round(flops / med / 1e9, 1),
+              "input": "tfrecord pipeline" if a.data else "in-memory batch"}
     if a.peak:
         record["peak_gflops"] = round(matmul_peak_gflops(
             tf.bfloat16 if a.precision == "mixed_bfloat16" else tf.float32), 1)

@@ -19,6 +19,8 @@ def main(path: str) -> None:
         for line in f:
             rec = json.loads(line)
             name = rec.get("impl") or rec.get("peer")
+            if rec.get("input") == "tfrecord pipeline":
+                name += " + TFRecord pipeline"
             if "error" in rec:
                 errors.append(rec)
                 continue
@@ -28,26 +30,30 @@ def main(path: str) -> None:
     for (name, precision), recs in sorted(groups.items()):
         row = {"impl": name, "precision": precision, "runs": len(recs),
                "batch": recs[0]["batch"], "seq": recs[0]["seq"]}
-        for key in ("seq_per_s", "first_step_s", "model_gflops", "peak_gflops", "mfu"):
+        for key in ("seq_per_s", "first_step_s", "model_gflops", "peak_gflops", "mfu",
+                    "peak_rss_mb"):
             values = [r[key] for r in recs if key in r]
             if values:
                 row[key] = round(statistics.median(values), 3)
         summary.append(row)
+    # ours = the full step with the input pipeline when measured, else the in-memory batch
     ours = {r["precision"]: r for r in summary if r["impl"] == "electra-tf"}
+    ours.update({r["precision"]: r for r in summary
+                 if r["impl"] == "electra-tf + TFRecord pipeline"})
     for row in summary:
         base = ours.get(row["precision"])
-        if base and row is not base:
+        if base and not row["impl"].startswith("electra-tf"):
             row["ours_speedup"] = round(base["seq_per_s"] / row["seq_per_s"], 2)
             row["ours_first_step_ratio"] = round(row["first_step_s"] / base["first_step_s"], 2)
     with open(path.rsplit(".", 1)[0] + ".json", "w") as f:
         json.dump({"medians": summary, "errors": errors}, f, indent=2)
-    print("| implementation | precision | runs | seq/s (median) | first step s | "
-          "ours: x faster | ours: first step x sooner |")
-    print("|---|---|---|---|---|---|---|")
+    print("| implementation | precision | runs | seq/s (median) | MFU | peak RSS MB | "
+          "first step s | ours: x faster | ours: first step x sooner |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in summary:
         print(f"| {r['impl']} | {r['precision']} | {r['runs']} | {r['seq_per_s']} | "
-              f"{r['first_step_s']} | {r.get('ours_speedup', '')} | "
-              f"{r.get('ours_first_step_ratio', '')} |")
+              f"{r.get('mfu', '')} | {r.get('peak_rss_mb', '')} | {r['first_step_s']} | "
+              f"{r.get('ours_speedup', '')} | {r.get('ours_first_step_ratio', '')} |")
     for e in errors:
         print(f"\nerror: {json.dumps(e)}")
 
