@@ -25,9 +25,9 @@ flags.DEFINE_string("vocab_file", None, "The vocab.txt the shards were built wit
 flags.DEFINE_enum("strategy", "auto", ["auto", "tpu", "mirrored", "multi_worker", "one_device",
                                        "cpu"], "Distribution strategy.")
 flags.DEFINE_string("tpu", "", "Cloud TPU name, 'local', or grpc://host:port.")
-flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"],
-                  "Compute precision (variables and losses stay float32). mixed_float16 needs "
-                  "loss scaling, which is not implemented yet.")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+                  "Compute precision (variables and losses stay float32); mixed_float16 adds "
+                  "dynamic loss scaling.")
 flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA.")
 flags.DEFINE_integer("batch_size", None, "Global batch size (all replicas together).")
 flags.DEFINE_integer("train_steps", None, "Total optimizer steps.")

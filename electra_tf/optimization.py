@@ -72,6 +72,7 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         self.aggregate_gradients = aggregate_gradients
         self._no_decay = re.compile(no_decay_pattern)
         self._constant_cache = weakref.WeakKeyDictionary()
+        self.loss_scale: DynamicLossScale | None = None  # set by the loop for float16
 
     def build(self, var_list):
         if self.built:
@@ -99,6 +100,15 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         index = self._get_variable_index(variable)
         c = self._constants(variable.dtype)
         lr = tf.cast(learning_rate, variable.dtype)
+        beta_1, beta_2 = c["beta_1"], c["beta_2"]
+        if self.loss_scale is not None:
+            # A step with non-finite (zeroed) gradients leaves everything as it was: lr 0 and
+            # betas 1 keep the weights and both moments (no tf.cond around the update, which
+            # Keras' distributed update path does not allow).
+            applied = tf.cast(self.loss_scale.finite, variable.dtype)
+            lr *= applied
+            beta_1 = 1.0 - (1.0 - beta_1) * applied
+            beta_2 = 1.0 - (1.0 - beta_2) * applied
         if self._decayed[index]:
             variable.assign_sub(lr * c["decay"] * variable)
         if self.bias_correction:
@@ -129,6 +139,35 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
                       no_decay_pattern=self.no_decay_pattern,
                       aggregate_gradients=self.aggregate_gradients)
         return config
+
+
+class DynamicLossScale(tf.Module):
+    """Dynamic loss scaling for float16: the loss is multiplied by `scale` before the backward
+    pass so small gradients survive float16; gradients are divided by it afterwards. A step whose
+    gradients are not finite is skipped (`finite` is False; the optimizer then changes nothing)
+    and the scale halves; after `growth_interval` finite steps in a row it doubles.
+
+    Create it inside `strategy.scope()`; `update` runs in replica context on the all-reduced
+    (identical) finiteness, so every replica makes the same change.
+    """
+
+    def __init__(self, initial_scale: float = 2.0 ** 15, growth_interval: int = 2000,
+                 factor: float = 2.0):
+        super().__init__(name="loss_scale")
+        variable = dict(trainable=False, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.scale = tf.Variable(initial_scale, dtype=tf.float32, **variable)
+        self.good_steps = tf.Variable(0, dtype=tf.int64, **variable)
+        self.finite = tf.Variable(True, **variable)
+        self.growth_interval, self.factor = growth_interval, factor
+
+    def update(self, finite: tf.Tensor) -> None:
+        """Records this step's gradient finiteness and adapts the scale."""
+        grow = finite & (self.good_steps + 1 >= self.growth_interval)
+        self.finite.assign(finite)
+        self.scale.assign(tf.where(finite, tf.where(grow, self.scale * self.factor, self.scale),
+                                   tf.maximum(self.scale / self.factor, 1.0)))
+        self.good_steps.assign(tf.where(finite & ~grow, self.good_steps + 1,
+                                        tf.zeros([], tf.int64)))
 
 
 def pretraining_optimizer(learning_rate: float, total_steps: int, warmup_steps: int,

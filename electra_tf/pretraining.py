@@ -30,7 +30,7 @@ from electra_tf.tokenization import load_vocab
 from electra_tf.training import LOSS_KEYS, PretrainStep
 
 CONFIG_FILE = "config.json"
-PRECISIONS = ("float32", "mixed_bfloat16")  # mixed_float16 needs loss scaling: not yet
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # float16: dynamic loss scaling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +143,8 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
         step_fn = PretrainStep(model, optimizer, pre, strategy, opts.accumulation_steps,
                                opts.jit_compile)
         state = {"model": model, "optimizer": optimizer}
+        if step_fn.loss_scale is not None:
+            state["loss_scale"] = step_fn.loss_scale
         latest = tf.train.latest_checkpoint(opts.model_dir)  # saved as ckpt-<step>
         resumed_step = int(latest.rsplit("-", 1)[1]) if latest else 0
         iterator = make_iterator(opts.train_files, True,

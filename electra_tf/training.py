@@ -7,18 +7,20 @@ tf.function (TPU-shaped: fixed shapes, no host round trip inside the loop). Per 
   2. the loss denominators (masked slots, real tokens) are summed over micro-batches and
      replicas first, so each part's loss is its exact share of the global-batch mean;
   3. gradients are summed over micro-batches, all-reduced once, clipped by global norm
-     (after aggregation, as the paper), and applied by the optimizer;
+     (after aggregation, as the paper), and applied by the optimizer; under mixed_float16 the
+     loss is scaled dynamically and a step with overflowing gradients is skipped;
   4. losses and metric sums come back summed over replicas and steps.
-The Gumbel-sampling seed of each micro-batch is derived from (run seed, step, replica, part).
+Dropout and Gumbel-sampling seeds come from (run seed, step, position in the global batch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import keras
 import tensorflow as tf
 
-from electra_tf import losses, rng
+from electra_tf import losses, optimization, rng
 from electra_tf.config import PretrainConfig
 
 LOSS_KEYS = ("loss", "mlm_loss", "disc_loss")
@@ -64,6 +66,11 @@ class PretrainStep:
         self.strategy = strategy
         self.accumulation_steps = accumulation_steps
         self.variables = model.trainable_variables
+        # float16 needs loss scaling (bfloat16 has float32's range and does not)
+        self.loss_scale = None
+        if keras.mixed_precision.global_policy().compute_dtype == "float16":
+            self.loss_scale = optimization.DynamicLossScale()
+            optimizer.loss_scale = self.loss_scale
         optimizer.build(self.variables)  # before the first strategy.run (Keras 3 requirement)
         # XLA compiles the model's forward and backward pass; the loop around it reads the
         # input iterator and runs collectives, which XLA on CPU/GPU cannot compile (a TPU
@@ -85,15 +92,22 @@ class PretrainStep:
         denominators = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
                                       losses.loss_denominators(batch))
         step = tf.convert_to_tensor(self.optimizer.iterations)  # a value, not the variable
+        scale = (tf.convert_to_tensor(self.loss_scale.scale) if self.loss_scale is not None
+                 else tf.constant(1.0))
         grads, totals = self._gradients(batch, denominators, step,
-                                        ctx.replica_id_in_sync_group)
+                                        ctx.replica_id_in_sync_group, scale)
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        if self.loss_scale is not None:  # unscale; skip the update if anything overflowed
+            grads = [g / scale for g in grads]
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+            self.loss_scale.update(finite)
         grads, grad_norm = tf.clip_by_global_norm(grads, self.cfg.clip_norm)
         self.optimizer.apply_gradients(zip(grads, self.variables))
         totals["grad_norm"] = grad_norm / tf.cast(ctx.num_replicas_in_sync, tf.float32)
         return totals
 
-    def _replica_gradients(self, batch, denominators, step, replica_id):
+    def _replica_gradients(self, batch, denominators, step, replica_id, scale):
         """This replica's summed gradients and metric sums over its micro-batches.
 
         No collectives and no input here, so `jit_compile` can compile it whole on any device.
@@ -107,8 +121,9 @@ class PretrainStep:
                                  tf.shape(micro["input_ids"])[0])
             with tf.GradientTape() as tape:
                 result, sums = self._forward(micro, denominators, seed, training=True)
+                scaled_loss = result["loss"] * scale  # float16: keep small gradients alive
             micro_grads = [tf.convert_to_tensor(g)  # IndexedSlices of the tables -> dense
-                           for g in tape.gradient(result["loss"], self.variables)]
+                           for g in tape.gradient(scaled_loss, self.variables)]
             grads = micro_grads if grads is None else [
                 g + mg for g, mg in zip(grads, micro_grads)]
             part = {**result, **sums}

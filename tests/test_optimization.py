@@ -65,3 +65,54 @@ def test_optimizer_config_round_trip():
     clone = AdamWeightDecay.from_config(opt.get_config())
     assert (clone.decay_rate, clone.bias_correction, clone.aggregate_gradients) == (
         0.02, True, False)
+
+
+@pytest.fixture
+def float16_policy():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def _float16_step(initial_scale):
+    from conftest import CLS, MASK, SEP, packed_batch, tiny_config
+
+    from electra_tf import optimization
+    from electra_tf.data import masking
+    from electra_tf.models import build_pretrainer
+    from electra_tf.training import PretrainStep
+
+    cfg = tiny_config()
+    raw = packed_batch(8, 32, cfg.model.vocab_size)
+    batch = masking.mask_batch(raw, tf.constant([0, 1]), mask_prob=0.15,
+                               num_predictions=cfg.pretrain.num_predictions, mask_id=MASK,
+                               special_ids=(CLS, SEP, MASK))
+    strategy = tf.distribute.get_strategy()
+    keras.utils.set_random_seed(0)
+    model = build_pretrainer(cfg)
+    opt = optimization.pretraining_optimizer(1e-3, 100, 0)
+    step = PretrainStep(model, opt, cfg.pretrain, strategy)
+    step.loss_scale.scale.assign(initial_scale)
+    return model, step, iter(tf.data.Dataset.from_tensors(batch).repeat())
+
+
+def test_float16_overflow_skips_the_update_and_halves_the_scale(float16_policy):
+    model, step, it = _float16_step(2.0 ** 40)  # far beyond float16's 65504: gradients overflow
+    before = [v.numpy() for v in model.trainable_variables]
+    step.train(it, tf.constant(1))
+    assert not bool(step.loss_scale.finite.numpy())
+    assert float(step.loss_scale.scale.numpy()) == 2.0 ** 39
+    for b, v in zip(before, model.trainable_variables):
+        np.testing.assert_array_equal(b, v.numpy())  # weights untouched
+    slots = [v for v in step.optimizer.variables if "iteration" not in v.path
+             and "learning_rate" not in v.path]
+    assert all(not np.any(s.numpy()) for s in slots)  # moments untouched (still zero)
+
+
+def test_float16_training_with_loss_scaling_learns(float16_policy):
+    model, step, it = _float16_step(2.0 ** 15)
+    step.loss_scale.growth_interval = 3
+    losses = [float(step.train(it, tf.constant(3))["loss"]) / 3 for _ in range(10)]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0] - 1.0
+    assert bool(step.loss_scale.finite.numpy())
+    assert model.discriminator.encoder.blocks[0].query.kernel.dtype == "float32"
