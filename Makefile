@@ -11,7 +11,7 @@ $(STAMP): setup.py Makefile
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned to the CPU build, so `transformers` (parity extra) does not pull CUDA wheels
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,parity]'
+	$(BIN)/pip install -q -e '.[test,parity,demo]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -27,6 +27,8 @@ setup(
         # The reference for the parity tests: transformers' PyTorch ELECTRA. Install torch==2.13.0
         # (CPU build) before this extra so pip does not pull a CUDA build (the Makefile does).
         "parity": ["torch>=2.1", "transformers>=4.40", "safetensors>=0.4"],
+        # `make demo` plots the pretraining curves into a PNG.
+        "demo": ["matplotlib>=3.7"],
         "bench": [],
     },
 )

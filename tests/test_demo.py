@@ -1,5 +1,7 @@
-"""`make demo`'s job, shortened: the real model and loss train and the losses fall."""
+"""`make demo`'s pipeline at a small budget: text -> vocab -> shards -> pretraining ->
+fine-tuning -> SavedModel -> predictions, curves PNG and summary (each stage its real CLI)."""
 
+import json
 import math
 
 import pytest
@@ -8,16 +10,30 @@ from electra_tf import demo
 
 
 @pytest.mark.slow
-def test_demo_losses_fall(capsys):
-    summary = demo.main(["--steps", "150", "--batch", "16", "--seq", "32", "--log_every", "50"])
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("step")]
-    mlm = [float(ln.split()[5]) for ln in lines]
-    acc = [float(ln.split()[9]) for ln in lines]
-    assert len(lines) == 3 and mlm[-1] < mlm[0] - 0.2 and acc[-1] > acc[0]
-    assert math.isfinite(summary["loss"]) and summary["disc_loss"] < 0.45
+def test_demo_pipeline_end_to_end_at_a_small_budget(tmp_path):
+    out = tmp_path / "demo"
+    summary = demo.main([f"--output_dir={out}", "--vocab_size=2000", "--max_seq_length=64",
+                         "--pretrain_steps=20", "--finetune_epochs=0.05",
+                         "--finetune_max_seq_length=32"])
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["dev_accuracy"] == summary["dev_accuracy"] and math.isfinite(
+        summary["dev_accuracy"])
+    assert set(summary["pretraining_last"]) == {tag for tag, _ in demo.CURVES}
+    assert all(math.isfinite(v) for v in summary["pretraining_last"].values())
+    assert [p[0] for p in summary["predictions"]] == demo.SENTENCES
+    assert {p[1] for p in summary["predictions"]} <= {"pos", "neg"}
+    png = out / "pretraining_curves.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert (out / "saved_model" / "saved_model.pb").exists()
+    assert (out / "data" / "vocab.txt").exists() and (out / "finetune" / "results.json").exists()
 
 
-def test_markov_corpus_layout():
-    ids = demo.markov_corpus(50, 8, 16)
-    assert ids.shape == (8, 16)
-    assert (ids[:, 0] == 2).all() and (ids[:, -1] == 3).all() and (ids[:, 1:-1] >= 5).all()
+def test_bfloat16_detection_reads_cpu_flags(monkeypatch, tmp_path):
+    flags = tmp_path / "cpuinfo"
+    flags.write_text("flags : fpu avx2 amx_bf16 amx_tile\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda p, *a, **k: real_open(
+        flags if p == "/proc/cpuinfo" else p, *a, **k))
+    assert demo.has_bfloat16_matmul()
+    flags.write_text("flags : fpu avx2\n")
+    assert not demo.has_bfloat16_matmul()
