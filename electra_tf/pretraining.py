@@ -180,6 +180,8 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
                     _to_next(step, opts.log_every), _to_next(step, opts.save_every))
             if opts.stop_after:
                 n = min(n, first_step + opts.stop_after - step)
+            if step == 0:
+                n = 1  # the first loss alone is compared with ln(V) + 50 ln 2
             sums = {k: v.numpy() for k, v in step_fn.train(iterator, tf.constant(n)).items()}
             step += n
             if start_time is None:
