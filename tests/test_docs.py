@@ -1,4 +1,5 @@
-"""The README's Python examples run as written."""
+"""The README's ```python examples run as written (```py ones need files that earlier
+commands write, e.g. an exported model)."""
 
 import pathlib
 import re
