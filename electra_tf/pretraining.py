@@ -158,7 +158,16 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
             logging.info("resumed from %s at step %d", manager.latest_checkpoint,
                          int(optimizer.iterations))
         elif opts.init_checkpoint:
-            tf.train.Checkpoint(model=model).restore(opts.init_checkpoint).expect_partial()
+            # every weight of our model must be found (a mismatched config fails here); read()
+            # leaves out the save counter, which converted checkpoints do not carry
+            try:
+                tf.train.Checkpoint(model=model).read(
+                    opts.init_checkpoint).expect_partial().assert_existing_objects_matched()
+            except AssertionError as e:
+                raise ConfigError(
+                    f"--init_checkpoint {opts.init_checkpoint}: does not hold every weight of "
+                    f"this model config (a different size or vocabulary?): "
+                    f"{str(e).splitlines()[0][:200]}") from None
             logging.info("warm start (weights only) from %s", opts.init_checkpoint)
         eval_iterator = (make_iterator(opts.eval_files, False, pre.seed + 1)
                          if opts.eval_files else None)

@@ -174,6 +174,12 @@ def test_warm_start_and_accumulation_from_flags(data, tmp_path):
     assert second.returncode == 0, second.stderr[-2000:]
     assert "warm start (weights only)" in second.stderr and "--stop_after" in second.stderr
     assert tf.train.latest_checkpoint(str(tmp_path / "b")).endswith("ckpt-2")  # fresh step
+    bigger = tmp_path / "bigger.json"  # a warm start into another shape stops with one line
+    bigger.write_text(json.dumps({"model": json.loads((data[0] / "cfg.json").read_text())["model"]
+                                  | {"num_layers": 3}}))
+    wrong = run(f"--flagfile={flagfile}", f"--model_dir={tmp_path / 'c'}", "--eval_files=",
+                f"--init_checkpoint={source}", f"--config_json={bigger}", timeout=300)
+    assert wrong.returncode == 2 and "does not hold every weight" in wrong.stderr.splitlines()[-1]
     a = tf.train.load_checkpoint(source)
     b = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / "b")))
     word = [n for n in a.get_variable_to_shape_map() if "word_embeddings" in n
