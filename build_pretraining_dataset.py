@@ -11,9 +11,7 @@ line between documents. See electra_tf/data/preprocess.py for the packing and ou
 
 from __future__ import annotations
 
-import sys
-
-from absl import app, flags, logging
+from absl import flags, logging
 
 import electra_tf  # noqa: F401  (before TF: sets its oneDNN option)
 
@@ -72,14 +70,11 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
     """Entry point: bad input ends with one clear line and exit code 2."""
+    from electra_tf import cli
     from electra_tf.data.preprocess import DataError
     from electra_tf.tokenization import VocabError
 
-    try:
-        app.run(main)
-    except (DataError, VocabError) as e:
-        print(f"build_pretraining_dataset.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    cli.run(main, (DataError, VocabError))
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ with `run_pretraining.py --init_checkpoint=init/small/model.ckpt
 
 from __future__ import annotations
 
-import sys
-
-from absl import app, flags
+from absl import flags
 
 import electra_tf  # noqa: F401  (before TF: sets its oneDNN option)
 
@@ -79,14 +77,11 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
     """Entry point: bad input ends with one clear line and exit code 2."""
+    from electra_tf import cli
     from electra_tf.convert import ConversionError
     from electra_tf.tokenization import VocabError
 
-    try:
-        app.run(main)
-    except (ConversionError, VocabError) as e:
-        print(f"convert_checkpoint.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    cli.run(main, (ConversionError, VocabError))
 
 
 if __name__ == "__main__":

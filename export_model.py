@@ -15,9 +15,7 @@ needs `import tensorflow_text` first.
 
 from __future__ import annotations
 
-import sys
-
-from absl import app, flags
+from absl import flags
 
 import electra_tf  # noqa: F401  (before TF: sets its oneDNN option)
 
@@ -76,15 +74,12 @@ def main(argv: list[str]) -> int:
 
 def run() -> None:
     """Entry point: bad input ends with one clear line and exit code 2."""
+    from electra_tf import cli
     from electra_tf.convert import ConversionError
     from electra_tf.export import ExportError
     from electra_tf.tokenization import VocabError
 
-    try:
-        app.run(main)
-    except (ConversionError, ExportError, VocabError) as e:
-        print(f"export_model.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    cli.run(main, (ConversionError, ExportError, VocabError))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@ individual flags below; the resolved config is saved as <model_dir>/config.json.
 
 from __future__ import annotations
 
-import sys
-
-from absl import app, flags, logging
+from absl import flags, logging
 
 import electra_tf  # noqa: F401  (before TF: sets its oneDNN option)
 
@@ -105,21 +103,15 @@ def main(argv: list[str]) -> None:
 
 def entry() -> None:
     """Bad flags, configs and data end with one clear line and exit code 2."""
+    from electra_tf import cli
     from electra_tf.config import ConfigError
     from electra_tf.data.preprocess import DataError
     from electra_tf.distribute import StrategyError
     from electra_tf.pretraining import NonFiniteLossError
     from electra_tf.tokenization import VocabError
 
-    try:
-        app.run(main)
-    except (ConfigError, DataError, StrategyError, VocabError, ValueError,
-            FileNotFoundError) as e:
-        print(f"run_pretraining.py: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except NonFiniteLossError as e:
-        print(f"run_pretraining.py: stopped: {e}", file=sys.stderr)
-        sys.exit(1)
+    cli.run(main, (ConfigError, DataError, StrategyError, VocabError, ValueError,
+                   FileNotFoundError), stopped=(NonFiniteLossError,))
 
 
 if __name__ == "__main__":
