@@ -48,6 +48,9 @@ from electra_tf.pretraining import PRECISIONS, _duration
 from electra_tf.tokenization import WordPieceTokenizer, load_vocab, write_atomic
 from electra_tf.training import sampling_seed
 
+# the fine-tuning loop has no loss scaling: float16 is pretraining-only for now
+FINETUNE_PRECISIONS = tuple(p for p in PRECISIONS if p != "mixed_float16")
+
 # Per-size learning rate and layer-wise decay (the authors' fine-tuning settings; tiny: ours).
 SIZE_DEFAULTS = {"tiny": (1e-3, 0.8), "small": (3e-4, 0.8), "base": (1e-4, 0.8),
                  "large": (5e-5, 0.9)}
@@ -113,7 +116,7 @@ class FinetuneConfig:
         need(0 < self.layerwise_decay <= 1, "layerwise_decay", "a number in (0, 1]")
         need(self.llrd_mode in optimization.LLRD_MODES, "llrd_mode",
              f"one of {optimization.LLRD_MODES}")
-        need(self.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
+        need(self.precision in FINETUNE_PRECISIONS, "precision", f"one of {FINETUNE_PRECISIONS}")
         need(self.weight_decay >= 0 and self.clip_norm > 0, "clip_norm",
              "weight_decay >= 0 and clip_norm > 0")
 
