@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--text_columns=1", "--label_column=0", f"--vocab_file={data}/vocab.txt",
         f"--init_checkpoint={pretrain}", f"--output_dir={finetune}",
         f"--max_seq_length={a.finetune_max_seq_length}", f"--epochs={a.finetune_epochs}",
-        "--learning_rate=1e-3", "--log_every=100")
+        "--learning_rate=3e-4", "--log_every=100")
     times["export"] = stage(
         "4/4 export (raw text -> labels)", "export_model.py", f"--finetune_dir={finetune}",
         f"--output_dir={served}", "--overwrite")
