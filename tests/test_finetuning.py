@@ -297,7 +297,7 @@ def test_pretraining_helps_on_the_real_sentiment_task(shared_dir, tmp_path):
                  num_heads=2, intermediate_size=256, generator_fraction=0.25,
                  max_position_embeddings=64)
     cfg = get_config("tiny").replace(model=model, pretrain=dict(
-        max_seq_length=length, batch_size=32, train_steps=PRETRAIN_STEPS, learning_rate=1e-3,
+        max_seq_length=length, batch_size=32, train_steps=PRETRAIN_STEPS,
         warmup_steps=PRETRAIN_STEPS // 10))
     pretraining.run(cfg, pretraining.RunOptions(
         model_dir=str(tmp_path / "pretrained"), train_files=str(tmp_path / "shards" / "pre*"),
@@ -310,7 +310,7 @@ def test_pretraining_helps_on_the_real_sentiment_task(shared_dir, tmp_path):
         ft = FinetuneConfig(task=spec, data_dir=str(task_dir), vocab_file=vocab.path,
                             output_dir=str(tmp_path / arm), model=cfg.model,
                             init_checkpoint=init, max_seq_length=length, batch_size=32,
-                            eval_batch_size=256, learning_rate=1e-3, epochs=1.0, num_seeds=3,
+                            eval_batch_size=256, learning_rate=3e-4, epochs=3.0, num_seeds=3,
                             steps_per_loop=100, log_every=1000, save_every=100_000)
         medians[arm] = run(ft)["median"]["accuracy"]
     (tmp_path / "medians.json").write_text(json.dumps(medians))
