@@ -44,23 +44,30 @@ def build_data(shared: Path, work: Path) -> tokenization.Vocab:
 
 def compare(shared: Path, work: Path, pretrain_steps: int = 1500, pretrain_lr: float = 5e-4,
             finetune_lr: float = 3e-4, epochs: float = 3.0, layerwise_decay: float = 1.0,
-            seeds: int = 3) -> dict[str, float]:
-    """Median dev accuracy over `seeds` of {'pretrained': ..., 'random': ...}."""
+            seeds: int = 3, init_checkpoint: str = "") -> dict[str, float]:
+    """Median dev accuracy over `seeds` of {'pretrained': ..., 'random': ...}.
+
+    With `init_checkpoint` (e.g. experiments/reference_rtd.py's model, converted), the
+    pretrained arm starts from it instead of our own pretraining."""
     work.mkdir(parents=True, exist_ok=True)
     vocab = build_data(shared, work)
     cfg = get_config("tiny").replace(model=dict(MODEL, vocab_size=vocab.size), pretrain=dict(
         max_seq_length=LENGTH, batch_size=32, train_steps=pretrain_steps,
         learning_rate=pretrain_lr, warmup_steps=pretrain_steps // 10))
     pretrained = work / f"pretrained_{pretrain_steps}_{pretrain_lr}"
-    pretraining.run(cfg, pretraining.RunOptions(  # resumes (or returns) when already done
-        model_dir=str(pretrained), train_files=str(work / "shards" / "pre*"),
-        vocab_file=vocab.path, steps_per_loop=100, log_every=max(100, pretrain_steps // 10),
-        save_every=pretrain_steps))
+    if init_checkpoint:
+        pretrained = Path(init_checkpoint)
+    else:
+        pretraining.run(cfg, pretraining.RunOptions(  # resumes (or returns) when already done
+            model_dir=str(pretrained), train_files=str(work / "shards" / "pre*"),
+            vocab_file=vocab.path, steps_per_loop=100,
+            log_every=max(100, pretrain_steps // 10), save_every=pretrain_steps))
     spec = tasks.generic_spec("sentiment", "classification", "tsv", ("1",), "0",
                               has_header=False)
     medians = {}
     for arm, init in (("pretrained", str(pretrained)), ("random", "")):
-        name = f"{arm}_{pretrain_steps if init else 0}_{finetune_lr}_{epochs}_{layerwise_decay}"
+        source = (pretrained.name if init_checkpoint else pretrain_steps) if init else 0
+        name = f"{arm}_{source}_{finetune_lr}_{epochs}_{layerwise_decay}"
         ft = FinetuneConfig(task=spec, data_dir=str(shared / "data" / "tasks" / "sentiment"),
                             vocab_file=vocab.path, output_dir=str(work / name), model=cfg.model,
                             init_checkpoint=init, max_seq_length=LENGTH, batch_size=32,
@@ -81,9 +88,12 @@ def main() -> None:
     p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--layerwise_decay", type=float, default=1.0,
                    help="1.0: none (2 layers; the recipe's 0.8 is for 12)")
+    p.add_argument("--init_checkpoint", default="",
+                   help="fine-tune this model (our format) instead of pretraining one")
     a = p.parse_args()
     medians = compare(Path(a.shared_dir), Path(a.work_dir), a.pretrain_steps, a.pretrain_lr,
-                      a.finetune_lr, a.epochs, a.layerwise_decay)
+                      a.finetune_lr, a.epochs, a.layerwise_decay,
+                      init_checkpoint=a.init_checkpoint)
     print(json.dumps({**vars(a), "median_dev_accuracy": medians}))
 
 
