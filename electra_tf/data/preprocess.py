@@ -83,7 +83,6 @@ def _decode(raw: bytes, path: str, line_no: int, strict: bool) -> tuple[str, int
 def _decode_lines(lines: list[bytes], path: str, first_line: int, strict: bool,
                   stats: dict) -> list[str]:
     """A block of raw lines -> stripped text lines (one decode call when the block is clean)."""
-    stats["bytes_read"] += sum(map(len, lines))
     try:
         return [t.strip() for t in b"".join(lines).decode("utf-8").split("\n")[:len(lines)]]
     except UnicodeDecodeError:
@@ -99,6 +98,7 @@ def iter_documents(files: Sequence[str], strict: bool, stats: dict) -> Iterator[
     """Yields documents (lists of non-empty lines) across files; a file end ends a document."""
     import gzip
 
+    finished = 0  # bytes of the files already read (on disk: compressed for .gz)
     for path in files:
         doc: list[str] = []
         local = "://" not in path  # Python's reader is ~5x faster than GFile for local files
@@ -113,6 +113,8 @@ def iter_documents(files: Sequence[str], strict: bool, stats: dict) -> Iterator[
                         yield doc
                         doc = []
                 line_no += len(block)
+                stats["bytes_read"] = finished + raw.tell()  # progress in file bytes, as stat()
+        finished += tf.io.gfile.stat(path).length
         if doc:
             yield doc
 
