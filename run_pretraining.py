@@ -34,6 +34,9 @@ flags.DEFINE_integer("warmup_steps", None, "Linear warmup steps.")
 flags.DEFINE_float("mask_prob", None, "Share of tokens masked per sequence.")
 flags.DEFINE_float("generator_fraction", None, "Generator width as a share of the "
                    "discriminator's (0.25 Small/Large, 1/3 Base, 1.0 for Small++).")
+flags.DEFINE_enum("objective", None, ["electra", "mlm"], "electra (default): replaced token "
+                  "detection; mlm: the BERT baseline, a masked LM on the discriminator-sized "
+                  "encoder with 80/10/10 masking (for comparisons).")
 flags.DEFINE_integer("max_seq_length", None, "Sequence length of the shards.")
 flags.DEFINE_integer("seed", None, "Run seed (masking, sampling, dropout, shuffling).")
 flags.DEFINE_integer("steps_per_loop", 100, "Steps per tf.function call (host round trip).")
@@ -59,7 +62,7 @@ def resolve_config():
 
     import tensorflow as tf
 
-    from electra_tf.config import ConfigError, ElectraConfig, get_config
+    from electra_tf.config import BERT_MLM, ConfigError, ElectraConfig, get_config
 
     merged = get_config(FLAGS.model_size).to_dict()
     if FLAGS.config_json:
@@ -74,6 +77,10 @@ def resolve_config():
             merged[section].update(values)
     merged["pretrain"].update({k: getattr(FLAGS, k) for k in _PRETRAIN_FLAGS
                                if getattr(FLAGS, k) is not None})
+    if FLAGS.objective == "mlm":
+        merged["pretrain"].update(BERT_MLM)
+    elif FLAGS.objective:
+        merged["pretrain"]["objective"] = FLAGS.objective
     if FLAGS.generator_fraction is not None:
         merged["model"]["generator_fraction"] = FLAGS.generator_fraction
     return ElectraConfig.from_dict(merged)

@@ -90,6 +90,11 @@ class ModelConfig:
         return 4 * self.generator_hidden_size
 
 
+OBJECTIVES = ("electra", "mlm")
+# The masked-LM baseline's settings: BERT's 80% [MASK] / 10% random token / 10% unchanged.
+BERT_MLM = {"objective": "mlm", "mask_token_rate": 0.8, "random_token_rate": 0.1}
+
+
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
     """Pretraining objective and optimisation settings (published values per size in SIZES)."""
@@ -97,7 +102,11 @@ class PretrainConfig:
     max_seq_length: int = 128
     mask_prob: float = 0.15
     max_predictions_per_seq: int = 0  # 0 = derived: int((mask_prob + 0.005) * max_seq_length)
-    mask_token_rate: float = 0.85  # share of masked positions shown as [MASK]; the rest unchanged
+    # "electra": generator + discriminator (replaced token detection). "mlm": the BERT baseline,
+    # a masked LM on the discriminator-sized encoder alone (for comparisons such as experiments/).
+    objective: str = "electra"
+    mask_token_rate: float = 0.85  # share of masked positions shown as [MASK]
+    random_token_rate: float = 0.0  # share shown as a uniformly random token (BERT: 0.1)
     temperature: float = 1.0
     disallow_correct: bool = False
     generator_weight: float = 1.0
@@ -114,6 +123,11 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         _positive_ints(self, ("max_seq_length", "batch_size", "train_steps"))
         _fractions(self, ("mask_prob", "mask_token_rate"))
+        _require(self.objective in OBJECTIVES, "objective", f"one of {OBJECTIVES}", self.objective)
+        rate = self.random_token_rate
+        _require(isinstance(rate, (int, float)) and not isinstance(rate, bool)
+                 and 0.0 <= rate <= 1.0 - self.mask_token_rate, "random_token_rate",
+                 f"a rate in [0, 1 - mask_token_rate = {1.0 - self.mask_token_rate:.3g}]", rate)
         _require(isinstance(self.max_predictions_per_seq, int)
                  and 0 <= self.max_predictions_per_seq <= self.max_seq_length,
                  "max_predictions_per_seq", f"an integer in [0, {self.max_seq_length}]"
@@ -251,5 +265,5 @@ def approx_params(model: ModelConfig) -> int:
     return emb + proj + n * layer + head
 
 
-__all__ = ["ConfigError", "ModelConfig", "PretrainConfig", "ElectraConfig", "SIZES",
+__all__ = ["BERT_MLM", "ConfigError", "ModelConfig", "PretrainConfig", "ElectraConfig", "SIZES",
            "get_config", "approx_params"]

@@ -55,10 +55,13 @@ def pretraining_losses(outputs: Mapping[str, tf.Tensor], batch: Mapping[str, tf.
 
     `denominators` ([2], from `loss_denominators` summed over the global batch) makes this
     part's losses its share of the global-batch losses; None = this batch alone.
+    The masked-LM baseline (objective "mlm", no `disc_logits`): loss = MLM, disc_loss = 0.
     """
     mlm_den, disc_den = (None, None) if denominators is None else tf.unstack(denominators)
     mlm = mlm_loss(outputs["mlm_logits"], batch["masked_lm_ids"], batch["masked_lm_weights"],
                    mlm_den)
+    if "disc_logits" not in outputs:
+        return {"loss": mlm, "mlm_loss": mlm, "disc_loss": tf.zeros_like(mlm)}
     disc = discriminator_loss(outputs["disc_logits"], outputs["is_replaced"], batch["input_mask"],
                               disc_den)
     total = cfg.generator_weight * mlm + cfg.discriminator_weight * disc
@@ -66,7 +69,10 @@ def pretraining_losses(outputs: Mapping[str, tf.Tensor], batch: Mapping[str, tf.
 
 
 def expected_initial_loss(vocab_size: int, cfg: PretrainConfig) -> float:
-    """The loss of an untrained model: uniform MLM (ln V) + 50 x ln 2 for the discriminator."""
+    """The loss of an untrained model: uniform MLM (ln V) + 50 x ln 2 for the discriminator
+    (ln V alone for the masked-LM baseline)."""
+    if cfg.objective == "mlm":
+        return float(np.log(vocab_size))
     return cfg.generator_weight * float(np.log(vocab_size)) + cfg.discriminator_weight * float(
         np.log(2.0))
 
@@ -83,8 +89,11 @@ def metric_sums(outputs: Mapping[str, tf.Tensor],
     ids = batch["masked_lm_ids"]
     mlm_pred = tf.argmax(outputs["mlm_logits"], axis=-1, output_type=tf.int32)
     mask = tf.cast(batch["input_mask"], tf.float32)
-    labels = tf.cast(outputs["is_replaced"], tf.float32)
-    probs = tf.sigmoid(tf.cast(outputs["disc_logits"], tf.float32))
+    if "disc_logits" in outputs:
+        labels = tf.cast(outputs["is_replaced"], tf.float32)
+        probs = tf.sigmoid(tf.cast(outputs["disc_logits"], tf.float32))
+    else:  # masked-LM baseline: no discriminator; its sums stay 0 (rates and AUC report NaN)
+        labels = probs = mask = tf.zeros_like(mask)
     preds = tf.cast(probs > 0.5, tf.float32)
     bins = tf.clip_by_value(tf.cast(probs * AUC_BINS, tf.int32), 0, AUC_BINS - 1)
     flat_bins = tf.reshape(bins, [-1])

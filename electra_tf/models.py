@@ -223,8 +223,47 @@ class ElectraPretrainer(keras.Model):
                 "disc_logits": disc["disc_logits"]}
 
 
-def build_pretrainer(config: ElectraConfig) -> ElectraPretrainer:
-    """Creates and builds the pretrainer (all variables exist afterwards)."""
-    model = ElectraPretrainer(config, name="electra")
+class MaskedLMPretrainer(keras.Model):
+    """The BERT baseline (`objective="mlm"`): a masked LM on the discriminator-sized encoder.
+
+    Same embeddings and encoder as the discriminator, under the same checkpoint names
+    (`discriminator/...`), so fine-tuning and export load it exactly as an ELECTRA
+    discriminator; a tied MLM head of hidden size H replaces the generator. The discriminator's
+    RTD head exists (fine-tuning expects the full discriminator) but is frozen and unused.
+    `call(batch, training, seed)` returns mlm_logits [B, N, V] float32 and, for the shared
+    metrics, sampled_ids [B, N] (the argmax).
+    """
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.embeddings = embeddings_from_config(config.model)
+        self.discriminator = Discriminator(config.model, self.embeddings, name="discriminator")
+        self.discriminator.head.trainable = False
+        self.mlm_head = MaskedLMHead(self.embeddings, config.model.initializer_range,
+                                     config.model.layer_norm_eps, name="mlm_predictions")
+
+    def build(self, input_shape=None):
+        self.embeddings.build()
+        self.discriminator.build()
+        self.mlm_head.build((None, None, self.config.model.hidden_size))
+        self.built = True
+
+    def call(self, batch, training=None, seed=None):
+        sequence = self.discriminator.encoder(batch["input_ids"], batch["input_mask"],
+                                              batch["segment_ids"], training=training,
+                                              seed=seed)  # [B, L, H]
+        mlm_logits = self.mlm_head(sequence, batch["masked_lm_positions"])  # [B, N, V]
+        return {"mlm_logits": mlm_logits,
+                "sampled_ids": tf.argmax(mlm_logits, axis=-1, output_type=tf.int32)}
+
+
+def build_pretrainer(config: ElectraConfig) -> ElectraPretrainer | MaskedLMPretrainer:
+    """Creates and builds the pretrainer of `config.pretrain.objective` (all variables exist
+    afterwards)."""
+    if config.pretrain.objective == "mlm":
+        model = MaskedLMPretrainer(config, name="mlm")
+    else:
+        model = ElectraPretrainer(config, name="electra")
     model.build()
     return model

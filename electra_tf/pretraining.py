@@ -107,7 +107,8 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
     keras.mixed_precision.set_global_policy(opts.precision)
     check_saved_config(opts.model_dir, cfg)
     spec = pipeline.MaskingSpec(pre.mask_prob, pre.num_predictions, vocab.mask_id,
-                                vocab.never_masked_ids, pre.mask_token_rate)
+                                vocab.never_masked_ids, pre.mask_token_rate,
+                                pre.random_token_rate, cfg.model.vocab_size)
     train_files = pipeline.list_files(opts.train_files)
     pipeline.validate_records(train_files, pre.max_seq_length)
 

@@ -67,6 +67,8 @@ def test_json_round_trip():
     ({"model": {"hidden_dropout": 1.0}}, "model.hidden_dropout"),
     ({"pretrain": {"batch_size": 2.5}}, "pretrain.batch_size"),
     ({"pretrain": {"max_seq_length": 1024}}, "pretrain.max_seq_length"),
+    ({"pretrain": {"objective": "bert"}}, "pretrain.objective"),
+    ({"pretrain": {"random_token_rate": 0.2}}, "pretrain.random_token_rate"),  # 0.85 + 0.2 > 1
 ])
 def test_bad_values_name_the_key(data, key):
     with pytest.raises(ConfigError, match=f"'{key}'"):

@@ -105,3 +105,25 @@ def test_sequence_without_candidates_gets_no_live_slot():
     out = masking.mask_batch(raw, tf.constant([0, 0]), **dict(KW, num_predictions=2))
     assert out["masked_lm_weights"].numpy().sum() == 0
     np.testing.assert_array_equal(out["input_ids"], raw["input_ids"])
+
+
+def test_bert_80_10_10_split_for_the_masked_lm_baseline():
+    """objective "mlm": 80% [MASK], 10% a uniformly random id, 10% unchanged; same selection."""
+    raw = packed_batch(4096, L, vocab_size=1000, seed=5)
+    kw = dict(KW, mask_token_rate=0.8, random_token_rate=0.1, vocab_size=1000)
+    out = masking.mask_batch(raw, tf.constant([3, 4]), **kw)
+    electra = masking.mask_batch(raw, tf.constant([3, 4]), **KW)
+    for key in ("masked_lm_positions", "masked_lm_ids", "masked_lm_weights"):
+        np.testing.assert_array_equal(out[key].numpy(), electra[key].numpy())
+    ids, new = raw["input_ids"].numpy(), out["input_ids"].numpy()
+    pos, w = out["masked_lm_positions"].numpy(), out["masked_lm_weights"].numpy() > 0
+    at, orig = np.take_along_axis(new, pos, 1)[w], np.take_along_axis(ids, pos, 1)[w]
+    shares = [np.mean(at == MASK), np.mean((at != MASK) & (at != orig)), np.mean(at == orig)]
+    # a random id equals the original 1 time in 1000: within the 1-point tolerance
+    np.testing.assert_allclose(shares, [0.8, 0.1, 0.1], atol=0.01)
+    random_ids = at[(at != MASK) & (at != orig)]
+    assert random_ids.min() >= 0 and random_ids.max() < 1000
+    assert len(np.unique(random_ids)) > 900  # spread over the vocabulary, not one id
+    chosen = np.zeros_like(new, bool)
+    np.put_along_axis(chosen, pos, w, 1)  # unused slots point at [CLS], which is never chosen
+    assert not ((new != ids) & ~chosen).any()  # nothing outside the chosen positions changed

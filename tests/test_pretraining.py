@@ -187,3 +187,41 @@ def test_warm_start_and_accumulation_from_flags(data, tmp_path):
     assert word, "the checkpoint has no word embedding table"
     moved = np.abs(a.get_tensor(word[0]) - b.get_tensor(word[0])).max()
     assert 0 < moved < 0.05  # the warm weights, then a small step (step 0 has lr 0)
+
+
+@pytest.mark.slow
+def test_masked_lm_baseline_trains_and_its_encoder_loads_for_fine_tuning(data, tmp_path):
+    """--objective=mlm (the BERT baseline of experiments/): MLM loss only, starting near ln V
+    and falling; no generator in the checkpoint; the discriminator-shaped encoder loads into
+    fine-tuning like an ELECTRA discriminator."""
+    from electra_tf.config import ElectraConfig
+    from electra_tf.finetuning_io import initialize
+    from electra_tf.models import Discriminator
+
+    d, flagfile = data
+    result = run(f"--flagfile={flagfile}", f"--model_dir={tmp_path}", "--objective=mlm",
+                 "--eval_files=")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "far from" not in result.stderr  # first loss near ln V, not ln V + 50 ln 2
+    lines = [ln for ln in result.stderr.splitlines() if "] step " in ln]
+    mlm = [float(ln.split(" mlm ")[1].split()[0]) for ln in lines]
+    total = [float(ln.split("loss ")[1].split()[0]) for ln in lines]
+    assert total == mlm and mlm[-1] < mlm[0]
+    assert all(" disc 0.0000 " in ln for ln in lines)
+    saved = ElectraConfig.from_json((tmp_path / "config.json").read_text())
+    assert (saved.pretrain.objective, saved.pretrain.mask_token_rate,
+            saved.pretrain.random_token_rate) == ("mlm", 0.8, 0.1)
+    ckpt = tf.train.latest_checkpoint(str(tmp_path))
+    names = [n for n, _ in tf.train.list_variables(ckpt)]
+    assert not any("generator" in n for n in names)
+    assert any(n.startswith("model/mlm_head/") for n in names)
+
+    class Task:  # what initialize() needs of a task model
+        discriminator = Discriminator(saved.model)
+
+    Task.discriminator.build()
+    initialize(Task, ckpt)
+    reader = tf.train.load_checkpoint(ckpt)
+    np.testing.assert_array_equal(  # the trained shared table, now the discriminator's
+        Task.discriminator.encoder.embeddings.word_embeddings.numpy(),
+        reader.get_tensor("model/embeddings/word_embeddings/.ATTRIBUTES/VARIABLE_VALUE"))

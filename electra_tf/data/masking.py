@@ -5,6 +5,8 @@ The official procedure (electra/pretrain/pretrain_helpers.py `mask`):
   per sequence num = max(1, min(N, round(sum(input_mask) * mask_prob)));
   positions drawn uniformly from the candidates; 85% of them become [MASK], 15% stay unchanged;
   no random-token replacement; unused slots have position 0 and weight 0.
+The BERT baseline (`objective="mlm"`) uses the same selection with 80% [MASK], 10% a uniformly
+random token id and 10% unchanged (`mask_token_rate=0.8, random_token_rate=0.1`).
 One deliberate difference: the official code draws positions *with* replacement and then
 de-duplicates when scattering, so about 7% of its slots at L=128 repeat a position (the same
 token then counts twice in the MLM loss, and fewer distinct tokens are masked than the formula
@@ -34,7 +36,8 @@ def masked_lm_count(input_mask: tf.Tensor, mask_prob: float, num_predictions: in
 
 def mask_batch(batch: Mapping[str, tf.Tensor], seed: tf.Tensor, *, mask_prob: float,
                num_predictions: int, mask_id: int, special_ids: tuple[int, ...],
-               mask_token_rate: float = 0.85) -> dict[str, tf.Tensor]:
+               mask_token_rate: float = 0.85, random_token_rate: float = 0.0,
+               vocab_size: int = 0) -> dict[str, tf.Tensor]:
     """Chooses and masks positions in a batch of packed sequences.
 
     Args:
@@ -45,7 +48,10 @@ def mask_batch(batch: Mapping[str, tf.Tensor], seed: tf.Tensor, *, mask_prob: fl
       mask_id: id of [MASK] in the vocabulary.
       special_ids: ids never chosen (ids of [CLS], [SEP], [MASK]; padding is excluded by
         input_mask). Look them up from the vocabulary (`tokenization.special_ids`).
-      mask_token_rate: share of chosen positions replaced by [MASK]; the rest keep their token.
+      mask_token_rate: share of chosen positions replaced by [MASK].
+      random_token_rate: share of chosen positions replaced by a token id drawn uniformly from
+        [0, vocab_size) (BERT's 10%); the rest keep their token.
+      vocab_size: V, needed when random_token_rate > 0.
     Returns:
       The batch with `input_ids` masked and `masked_lm_positions`, `masked_lm_ids` [B, N] int32,
       `masked_lm_weights` [B, N] float32 added; other keys are passed through.
@@ -70,11 +76,22 @@ def mask_batch(batch: Mapping[str, tf.Tensor], seed: tf.Tensor, *, mask_prob: fl
     weights = tf.cast(live, tf.float32)
     masked_lm_ids = tf.gather(input_ids, positions, batch_dims=1) * tf.cast(live, tf.int32)
 
-    # 85% of the chosen positions show [MASK], 15% keep the original token (no random tokens).
-    show_mask = live & (rng.uniform(tf.shape(positions), keep_seed) < mask_token_rate)
-    hit = tf.reduce_any(tf.one_hot(positions, length, on_value=True, off_value=False,
-                                   dtype=tf.bool) & show_mask[:, :, tf.newaxis], axis=1)  # [B, L]
-    masked_ids = tf.where(hit, tf.cast(mask_id, tf.int32), input_ids)
+    # ELECTRA: 85% of the chosen positions show [MASK], 15% keep their token. BERT: 80% [MASK],
+    # 10% a random id, 10% unchanged. One uniform draw per slot decides which.
+    draw = rng.uniform(tf.shape(positions), keep_seed)  # [B, N]
+    shown = tf.fill(tf.shape(positions), tf.cast(mask_id, tf.int32))  # [B, N]
+    changed = live & (draw < mask_token_rate + random_token_rate)
+    if random_token_rate > 0:
+        if vocab_size < 1:
+            raise ValueError("mask_batch: random_token_rate > 0 needs vocab_size")
+        token_seed = rng.split(keep_seed, 1)[0]
+        random_ids = tf.cast(rng.uniform(tf.shape(positions), token_seed) * vocab_size, tf.int32)
+        shown = tf.where(draw < mask_token_rate, shown, tf.minimum(random_ids, vocab_size - 1))
+    onehot = tf.one_hot(positions, length, dtype=tf.int32) * tf.cast(changed, tf.int32)[
+        :, :, tf.newaxis]  # [B, N, L]
+    hit = tf.reduce_max(onehot, axis=1) > 0  # [B, L]
+    placed = tf.reduce_max(onehot * shown[:, :, tf.newaxis], axis=1)  # [B, L]
+    masked_ids = tf.where(hit, placed, input_ids)
 
     out = dict(batch)
     out.update(input_ids=masked_ids, masked_lm_positions=positions, masked_lm_ids=masked_lm_ids,

@@ -34,6 +34,8 @@ class MaskingSpec:
     mask_id: int
     special_ids: tuple[int, ...]
     mask_token_rate: float = 0.85
+    random_token_rate: float = 0.0  # BERT's random-token share (objective "mlm")
+    vocab_size: int = 0  # needed when random_token_rate > 0
 
 
 def list_files(patterns: str | Sequence[str]) -> list[str]:
@@ -117,7 +119,9 @@ def pretraining_dataset(patterns: str | Sequence[str], batch_size: int, max_seq_
                                   num_predictions=masking_spec.num_predictions,
                                   mask_id=masking_spec.mask_id,
                                   special_ids=masking_spec.special_ids,
-                                  mask_token_rate=masking_spec.mask_token_rate)
+                                  mask_token_rate=masking_spec.mask_token_rate,
+                                  random_token_rate=masking_spec.random_token_rate,
+                                  vocab_size=masking_spec.vocab_size)
 
     ds = ds.enumerate().map(parse_and_mask, num_parallel_calls=tf.data.AUTOTUNE,
                             deterministic=deterministic)
