@@ -29,6 +29,8 @@ import statistics
 import time
 from pathlib import Path
 
+from absl import logging
+
 from electra_tf import flops, pretraining, tokenization
 from electra_tf.config import BERT_MLM, get_config
 from electra_tf.data import preprocess, tasks
@@ -89,6 +91,7 @@ def main() -> None:
     p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--results_dir", default=str(RESULTS))
     a = p.parse_args()
+    logging.set_verbosity(logging.INFO)  # progress lines of pretraining and fine-tuning
     shared, work = Path(a.shared_dir), Path(a.work_dir)
     task_dir = shared / "data" / "tasks" / "sentiment"
     work.mkdir(parents=True, exist_ok=True)
