@@ -3,20 +3,28 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: demo test test-fast lint install clean
 
-$(STAMP): setup.py Makefile
+$(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+
+# The demo needs only the package and matplotlib: no torch, so a fresh machine starts sooner.
+$(DEMO_STAMP): setup.py Makefile | $(BIN)/python
+	$(BIN)/pip install -q -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+$(STAMP): setup.py Makefile | $(BIN)/python
 	# torch first, pinned to the CPU build, so `transformers` (parity extra) does not pull CUDA wheels
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test,parity,demo]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m electra_tf.demo
 
 test: $(STAMP)

@@ -19,6 +19,7 @@ is drawn afresh at each document's start (the official builder carries it over).
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import itertools
 import json
@@ -182,25 +183,38 @@ def _process_chunk(chunk: tuple[int, list[list[str]]]) -> dict:
     Returns the serialized records in document order, the writer (shard) of each record, their
     lengths, and the chunk's counts for dataset_info.json.
     """
+    return _pack_chunk(_tokenize_chunk(chunk))
+
+
+def _tokenize_chunk(chunk: tuple[int, list[list[str]]]) -> tuple:
+    """(first index, docs) -> (first index, docs, lines, flat ids, row splits, [UNK] count).
+
+    Mostly TF kernels, which release the GIL: one process overlaps it with packing."""
     first_index, docs = chunk
     tokenizer: WordPieceTokenizer = _WORKER["tokenizer"]
-    opt: BuildOptions = _WORKER["options"]
-    vocab = tokenizer.vocab
     lines = [line for doc in docs for line in doc]
     flat, splits, unk = [], [0], 0
     if lines:
         ids = tokenizer.tokenize(tf.constant(lines))  # [lines, (pieces)]
         flat_ids = ids.flat_values.numpy()
         flat, splits = flat_ids.tolist(), ids.row_splits.numpy().tolist()
-        unk = int(np.count_nonzero(flat_ids == vocab.unk_id))
+        unk = int(np.count_nonzero(flat_ids == tokenizer.vocab.unk_id))
+    return first_index, docs, lines, flat, splits, unk
+
+
+def _pack_chunk(tokenized: tuple) -> dict:
+    first_index, docs, lines, flat, splits, unk = tokenized
+    opt: BuildOptions = _WORKER["options"]
+    vocab = _WORKER["tokenizer"].vocab
     num_eval = _num_eval_shards(opt)
+    cls_id, sep_id = vocab.cls_id, vocab.sep_id  # once: each lookup goes through a dict
     pairs, writer, at, dropped, eval_docs = [], [], 0, 0, 0
     for doc_index in range(first_index, first_index + len(docs)):
         first_line, at = at, at + len(docs[doc_index - first_index])
         sentences = [flat[splits[j]:splits[j + 1]] for j in range(first_line, at)
                      if splits[j + 1] > splits[j]]
         doc_pairs, lost = pack_document(sentences, document_rng(opt.seed, doc_index),
-                                        opt.max_seq_length, vocab.cls_id, vocab.sep_id)
+                                        opt.max_seq_length, cls_id, sep_id)
         pairs += doc_pairs
         dropped += lost
         held_out = is_eval_document(opt.seed, doc_index, opt.eval_fraction)
@@ -358,8 +372,16 @@ def _run(files, vocab, options, stats) -> Iterator[dict]:
     chunks = _chunks(iter_documents(files, options.strict, stats), options.lines_per_chunk)
     if options.num_processes <= 1:
         _init_worker(vocab, options)
-        for chunk in chunks:
-            yield _process_chunk(chunk)
+        # tokenize the next chunk in a thread while this one is packed and encoded (Python)
+        with concurrent.futures.ThreadPoolExecutor(1) as tokenizer_thread:
+            pending = None
+            for chunk in chunks:
+                following = tokenizer_thread.submit(_tokenize_chunk, chunk)
+                if pending is not None:
+                    yield _pack_chunk(pending.result())
+                pending = following
+            if pending is not None:
+                yield _pack_chunk(pending.result())
         return
     ctx = multiprocessing.get_context("spawn")  # TF is not fork-safe
     with ctx.Pool(options.num_processes, initializer=_init_worker,
