@@ -23,7 +23,10 @@ setup(
     ],
     extras_require={
         # scipy and scikit-learn: reference implementations the metric tests compare against.
-        "test": ["pytest>=8", "ruff>=0.6", "scipy>=1.10", "scikit-learn>=1.3"],
+        # pytest-xdist: `make test` runs two workers, one test module each at a time (most
+        # tests are single-threaded tracing and process start-up, so 2 cores overlap them).
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6", "scipy>=1.10",
+                 "scikit-learn>=1.3"],
         # The reference for the parity tests: transformers' PyTorch ELECTRA. Install torch==2.13.0
         # (CPU build) before this extra so pip does not pull a CUDA build (the Makefile does).
         "parity": ["torch>=2.1", "transformers>=4.40", "safetensors>=0.4"],

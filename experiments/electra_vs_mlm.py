@@ -67,7 +67,7 @@ def steps_at_equal_flops(cfg, electra_steps: int) -> dict[str, int]:
     return {"electra": electra_steps, "mlm": int(round(electra_steps * ratio))}
 
 
-def test_accuracy(task_dir: Path, seed_dir: Path) -> float:
+def score_test_split(task_dir: Path, seed_dir: Path) -> float:
     """Accuracy of a seed's test predictions against the labels in test.tsv (column 0)."""
     with open(task_dir / "test.tsv", encoding="utf-8") as f:
         gold = [row[0] for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if row]
@@ -77,6 +77,65 @@ def test_accuracy(task_dir: Path, seed_dir: Path) -> float:
         raise ValueError(f"{seed_dir}/test_predictions.tsv: {len(predicted)} rows, "
                          f"{task_dir}/test.tsv has {len(gold)}")
     return sum(g == p for g, p in zip(gold, predicted)) / len(gold)
+
+
+def compare_arms(shared: Path, work: Path, electra_steps: int = 3000,
+                 arms: tuple[str, ...] = ARMS, learning_rate: float = 5e-4, seeds: int = 3,
+                 finetune_lr: float = 3e-4, epochs: float = 3.0) -> dict:
+    """Pretrains and fine-tunes `arms` (a subset of ARMS); returns the report dict."""
+    task_dir = shared / "data" / "tasks" / "sentiment"
+    work.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    vocab = build_data(shared, work)
+    clock = {"data": time.time() - start}
+    base = get_config("tiny").replace(model={"vocab_size": vocab.size}, pretrain={
+        "max_seq_length": LENGTH, "batch_size": 32, "learning_rate": learning_rate})
+    steps = steps_at_equal_flops(base, electra_steps)
+    pretrain_end = {}
+    for arm, extra in (("electra", {}), ("mlm", BERT_MLM)):
+        if arm not in arms:
+            continue
+        cfg = base.replace(pretrain={**extra, "train_steps": steps[arm],
+                                     "warmup_steps": steps[arm] // 10})
+        began = time.time()
+        final = pretraining.run(cfg, pretraining.RunOptions(  # resumes, or returns when done
+            model_dir=str(work / f"pretrain_{arm}"), train_files=str(work / "shards" / "pre*"),
+            vocab_file=vocab.path, steps_per_loop=100, log_every=steps[arm] // 10,
+            save_every=steps[arm], eval_every=10**9))
+        pretrain_end[arm] = {k: final.get(k) for k in ("mlm_loss", "mlm_accuracy", "disc_loss",
+                                                       "disc_auc") if k in final}
+        clock[f"pretrain_{arm}"] = time.time() - began
+    spec = tasks.generic_spec("sentiment", "classification", "tsv", ("1",), "0",
+                              has_header=False)
+    results = {}
+    for arm in arms:
+        began = time.time()
+        init = str(work / f"pretrain_{arm}") if arm != "none" else ""
+        out = work / f"finetune_{arm}"
+        ft = FinetuneConfig(task=spec, data_dir=str(task_dir), vocab_file=vocab.path,
+                            output_dir=str(out), model=base.model, init_checkpoint=init,
+                            max_seq_length=LENGTH, batch_size=32, eval_batch_size=256,
+                            learning_rate=finetune_lr, epochs=epochs, layerwise_decay=1.0,
+                            num_seeds=seeds, steps_per_loop=100, log_every=1000,
+                            save_every=100_000)
+        result = run(ft)
+        dev = [m["accuracy"] for m in result["seeds"].values()]
+        test = [score_test_split(task_dir, out / f"seed_{s}") for s in result["seeds"]]
+        step_flops = (flops.electra_train_flops if arm == "electra" else
+                      flops.mlm_train_flops)(base.model, 32, LENGTH,
+                                             base.pretrain.num_predictions)
+        results[arm] = {"pretrain_steps": steps.get(arm, 0),
+                        "pretrain_flops": steps.get(arm, 0) * step_flops,
+                        "pretrain_end": pretrain_end.get(arm, {}),
+                        "dev_accuracy": dev, "test_accuracy": test,
+                        "median_dev_accuracy": statistics.median(dev),
+                        "median_test_accuracy": statistics.median(test)}
+        clock[f"finetune_{arm}"] = time.time() - began
+    clock["total"] = time.time() - start
+    return {"model": base.to_dict()["model"],
+            "pretrain": {"batch_size": 32, "max_seq_length": LENGTH,
+                         "learning_rate": learning_rate, "vocab_size": vocab.size},
+            "seconds": {k: round(v) for k, v in clock.items()}, "arms": results}
 
 
 def main() -> None:
@@ -92,64 +151,12 @@ def main() -> None:
     p.add_argument("--results_dir", default=str(RESULTS))
     a = p.parse_args()
     logging.set_verbosity(logging.INFO)  # progress lines of pretraining and fine-tuning
-    shared, work = Path(a.shared_dir), Path(a.work_dir)
-    task_dir = shared / "data" / "tasks" / "sentiment"
-    work.mkdir(parents=True, exist_ok=True)
-    start = time.time()
-    vocab = build_data(shared, work)
-    clock = {"data": time.time() - start}
-    base = get_config("tiny").replace(model={"vocab_size": vocab.size}, pretrain={
-        "max_seq_length": LENGTH, "batch_size": 32, "learning_rate": a.learning_rate})
-    steps = steps_at_equal_flops(base, a.electra_steps)
-    configs, pretrain_end = {}, {}
-    for arm, extra in (("electra", {}), ("mlm", BERT_MLM)):
-        cfg = base.replace(pretrain={**extra, "train_steps": steps[arm],
-                                     "warmup_steps": steps[arm] // 10})
-        configs[arm] = cfg
-        began = time.time()
-        final = pretraining.run(cfg, pretraining.RunOptions(
-            model_dir=str(work / f"pretrain_{arm}"), train_files=str(work / "shards" / "pre*"),
-            vocab_file=vocab.path, steps_per_loop=100, log_every=steps[arm] // 10,
-            save_every=steps[arm], eval_every=10**9))
-        pretrain_end[arm] = {k: final.get(k) for k in ("mlm_loss", "mlm_accuracy", "disc_loss",
-                                                       "disc_auc") if k in final}
-        clock[f"pretrain_{arm}"] = time.time() - began
-    spec = tasks.generic_spec("sentiment", "classification", "tsv", ("1",), "0",
-                              has_header=False)
-    arms = {}
-    for arm in ARMS:
-        began = time.time()
-        init = str(work / f"pretrain_{arm}") if arm != "none" else ""
-        out = work / f"finetune_{arm}"
-        ft = FinetuneConfig(task=spec, data_dir=str(task_dir), vocab_file=vocab.path,
-                            output_dir=str(out), model=base.model, init_checkpoint=init,
-                            max_seq_length=LENGTH, batch_size=32, eval_batch_size=256,
-                            learning_rate=a.finetune_lr, epochs=a.epochs, layerwise_decay=1.0,
-                            num_seeds=a.seeds, steps_per_loop=100, log_every=1000,
-                            save_every=100_000)
-        result = run(ft)
-        dev = [m["accuracy"] for m in result["seeds"].values()]
-        test = [test_accuracy(task_dir, out / f"seed_{s}") for s in result["seeds"]]
-        pretrain_flops = (flops.electra_train_flops if arm == "electra" else
-                          flops.mlm_train_flops)(base.model, 32, LENGTH,
-                                                 base.pretrain.num_predictions)
-        arms[arm] = {"pretrain_steps": steps.get(arm, 0),
-                     "pretrain_flops": steps.get(arm, 0) * pretrain_flops,
-                     "pretrain_end": pretrain_end.get(arm, {}),
-                     "dev_accuracy": dev, "test_accuracy": test,
-                     "median_dev_accuracy": statistics.median(dev),
-                     "median_test_accuracy": statistics.median(test)}
-        clock[f"finetune_{arm}"] = time.time() - began
-    clock["total"] = time.time() - start
-    report = {"command": "experiments/electra_vs_mlm.py " + " ".join(
-                  f"--{k}={v}" for k, v in vars(a).items() if k not in ("shared_dir",
-                                                                       "work_dir",
-                                                                       "results_dir")),
-              "model": base.to_dict()["model"],
-              "pretrain": {"batch_size": 32, "max_seq_length": LENGTH,
-                           "learning_rate": a.learning_rate, "vocab_size": vocab.size},
-              "seconds": {k: round(v) for k, v in clock.items()}, "arms": arms}
-    write_report(report, Path(a.results_dir))
+    report = compare_arms(Path(a.shared_dir), Path(a.work_dir), a.electra_steps, ARMS,
+                          a.learning_rate, a.seeds, a.finetune_lr, a.epochs)
+    options = " ".join(f"--{k}={v}" for k, v in vars(a).items()
+                       if k not in ("shared_dir", "work_dir", "results_dir"))
+    write_report({"command": f"experiments/electra_vs_mlm.py {options}", **report},
+                 Path(a.results_dir))
 
 
 def write_report(report: dict, results: Path) -> None:
