@@ -180,9 +180,10 @@ class WordPieceTokenizer:
 
         self.vocab = vocab
         self.lower_case = lower_case
+        normalizer, wordpiece = _model_buffers(vocab, lower_case)
         self._tokenizer = tf_text.FastBertTokenizer(
-            list(vocab.tokens), token_out_type=tf.int64, unknown_token="[UNK]",
-            lower_case_nfd_strip_accents=lower_case)
+            token_out_type=tf.int64, fast_wordpiece_model_buffer=wordpiece,
+            fast_bert_normalizer_model_buffer=normalizer)
 
     def tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
         """[B] UTF-8 strings -> [B, (pieces)] int64 ragged ids."""
@@ -191,3 +192,53 @@ class WordPieceTokenizer:
     def ids(self, text: str) -> list[int]:
         """One string -> its ids (convenience for tests and tools)."""
         return self.tokenize(tf.constant([text]))[0].numpy().tolist()
+
+
+def _model_buffers(vocab: Vocab, lower_case: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    """The tokenizer's normalizer and WordPiece models (flatbuffers) as uint8 tensors.
+
+    tensorflow-text builds them anew in every process (0.6-1 s here, a tenth of a corpus build)
+    and turns them into tensors through a Python list of ints; we build them with the same
+    builders (`[UNK]`, `##`, 100 bytes per word: BERT's settings), keep them in a cache
+    directory keyed by the tensorflow-text version, the vocabulary's hash and the casing
+    (`ELECTRA_TF_CACHE`, default ~/.cache/electra-tf; empty disables it) and convert through
+    numpy. Identical ids either way (tested).
+    """
+    import numpy as np
+    import tensorflow_text as tf_text
+    from tensorflow_text.core.pybinds import (
+        pywrap_fast_bert_normalizer_model_builder as normalizer_builder,
+    )
+    from tensorflow_text.core.pybinds import (
+        pywrap_fast_wordpiece_tokenizer_model_builder as wordpiece_builder,
+    )
+
+    builders = {
+        "normalizer": lambda: normalizer_builder.build_fast_bert_normalizer_model(lower_case),
+        "wordpiece": lambda: wordpiece_builder.build_fast_wordpiece_model(
+            list(vocab.tokens), 100, "##", "[UNK]", False, False),
+    }
+    cache = os.environ.get("ELECTRA_TF_CACHE",
+                           os.path.join(os.path.expanduser("~"), ".cache", "electra-tf"))
+    buffers = []
+    for name, build in builders.items():
+        key = hashlib.sha256(f"{tf_text.__version__} {name} {lower_case} "
+                             f"{vocab.sha256 if name == 'wordpiece' else ''}".encode())
+        path = os.path.join(cache, f"tokenizer-{name}-{key.hexdigest()[:24]}.bin") if cache else ""
+        data = None
+        if path and os.path.exists(path):
+            with open(path, "rb") as f:
+                data = f.read()
+        if not data:
+            data = build()
+            if path:
+                try:
+                    os.makedirs(cache, exist_ok=True)
+                    tmp = f"{path}.tmp-{os.getpid()}"
+                    with open(tmp, "wb") as f:
+                        f.write(data)
+                    os.replace(tmp, path)
+                except OSError:  # a read-only home: build every time, as tensorflow-text does
+                    pass
+        buffers.append(tf.constant(np.frombuffer(data, np.uint8)))
+    return buffers[0], buffers[1]

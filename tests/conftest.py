@@ -1,8 +1,12 @@
 """Shared test fixtures: tiny configs and synthetic packed batches."""
 
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# tokenizer models cached by the tests (and their subprocesses) stay out of the user's ~/.cache
+os.environ.setdefault("ELECTRA_TF_CACHE", os.path.join(
+    tempfile.gettempdir(), f"electra-tf-test-cache-{os.getuid()}"))
 
 import pathlib  # noqa: E402
 

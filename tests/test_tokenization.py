@@ -97,3 +97,29 @@ def test_fast_tokenizer_equals_reference_tokenizers_on_edge_cases(shared_dir):
     for text, (tf_text_tokens, original_tokens) in KNOWN_DIFFERENCES.items():
         assert [vocab.tokens[i] for i in ours.ids(text)] == tf_text_tokens
         assert ref.tokenize(text) == original_tokens
+
+
+def test_cached_tokenizer_models_give_the_same_ids(tmp_path, monkeypatch):
+    """The normalizer and WordPiece models are cached per tensorflow-text version, vocabulary
+    and casing; a tokenizer from the cache equals tensorflow-text's own FastBertTokenizer."""
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+
+    vocab = tokenization.load_vocab(write(tmp_path, SPECIALS + ["hello", "cafe", "un",
+                                                                "##believ", "##able", "!"]))
+    monkeypatch.setenv("ELECTRA_TF_CACHE", str(tmp_path / "cache"))
+    texts = tf.constant(EDGE_TEXTS + ["Hello CAFÉ unbelievable!", "HELLO cafe"])
+    for lower_case in (True, False):
+        reference = tf_text.FastBertTokenizer(
+            list(vocab.tokens), token_out_type=tf.int64, unknown_token="[UNK]",
+            lower_case_nfd_strip_accents=lower_case).tokenize(texts).to_list()
+        built = tokenization.WordPieceTokenizer(vocab, lower_case).tokenize(texts).to_list()
+        cached = tokenization.WordPieceTokenizer(vocab, lower_case).tokenize(texts).to_list()
+        assert built == cached == reference
+    files = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(files) == 4 and all(f.startswith("tokenizer-") for f in files)  # 2 casings x 2
+    other = tokenization.load_vocab(write(tmp_path, SPECIALS + ["hello"], "other.txt"))
+    assert tokenization.WordPieceTokenizer(other).ids("hello cafe") == [5, other.unk_id]
+    monkeypatch.setenv("ELECTRA_TF_CACHE", "")  # disabled: builds, writes nothing
+    assert tokenization.WordPieceTokenizer(vocab).ids("Hello") == [5]
+    assert len(list((tmp_path / "cache").iterdir())) == 5  # only the other vocab's wordpiece
