@@ -55,6 +55,8 @@ flags.DEFINE_float("epochs", None, "Training epochs (default: 3; RTE/STS-B 10; S
 flags.DEFINE_float("warmup_proportion", 0.1, "Share of steps with linear warmup.")
 flags.DEFINE_float("layerwise_decay", None, "Layer-wise LR decay (default 0.8; large 0.9); "
                    "1.0 turns it off.")
+flags.DEFINE_integer("reinit_layers", 0, "Fresh weights for the top k encoder blocks after "
+                     "loading --init_checkpoint (helps briefly pretrained models; 0: official).")
 flags.DEFINE_enum("llrd_mode", "official", ["official", "corrected"], "official: the "
                   "authors' code (top layer decay^2; the published results); corrected: top "
                   "layer decay^1.")
@@ -141,6 +143,7 @@ def main(argv: list[str]) -> None:
         learning_rate=FLAGS.learning_rate or lr, epochs=FLAGS.epochs or 0.0,
         warmup_proportion=FLAGS.warmup_proportion,
         layerwise_decay=FLAGS.layerwise_decay or decay, llrd_mode=FLAGS.llrd_mode,
+        reinit_layers=FLAGS.reinit_layers,
         weight_decay=FLAGS.weight_decay, num_seeds=FLAGS.num_seeds, seed=FLAGS.seed,
         doc_stride=FLAGS.doc_stride, max_query_length=FLAGS.max_query_length,
         n_best_size=FLAGS.n_best_size, max_answer_length=FLAGS.max_answer_length,

@@ -42,7 +42,7 @@ from electra_tf.data.finetune_data import (
     train_dataset,
 )
 from electra_tf.distribute import get_strategy
-from electra_tf.finetuning_io import initialize, write_predictions
+from electra_tf.finetuning_io import initialize, reinitialize_top_blocks, write_predictions
 from electra_tf.heads import TaskModel
 from electra_tf.pretraining import PRECISIONS, _duration
 from electra_tf.tokenization import WordPieceTokenizer, load_vocab, write_atomic
@@ -76,6 +76,10 @@ class FinetuneConfig:
     warmup_proportion: float = 0.1
     layerwise_decay: float = 0.8
     llrd_mode: str = "official"
+    # Fresh weights for the top k encoder blocks after loading (Zhang et al. 2021, "Revisiting
+    # few-sample BERT fine-tuning"): a briefly pretrained discriminator's top block is
+    # specialised to replaced-token detection; 0 = the official behaviour.
+    reinit_layers: int = 0
     weight_decay: float = 0.01
     adam_epsilon: float = 1e-6
     clip_norm: float = 1.0
@@ -114,6 +118,9 @@ class FinetuneConfig:
         need(self.epochs >= 0, "epochs", "a non-negative number (0 = the task's default)")
         need(0 <= self.warmup_proportion < 1, "warmup_proportion", "a fraction in [0, 1)")
         need(0 < self.layerwise_decay <= 1, "layerwise_decay", "a number in (0, 1]")
+        need(isinstance(self.reinit_layers, int)
+             and 0 <= self.reinit_layers <= self.model.num_layers, "reinit_layers",
+             f"an integer in [0, model.num_layers={self.model.num_layers}]")
         need(self.llrd_mode in optimization.LLRD_MODES, "llrd_mode",
              f"one of {optimization.LLRD_MODES}")
         need(self.precision in FINETUNE_PRECISIONS, "precision", f"one of {FINETUNE_PRECISIONS}")
@@ -298,6 +305,7 @@ def run_seed(cfg: FinetuneConfig, data: TaskData, seed: int,
             logging.info("seed %d: resumed from %s", seed, manager.latest_checkpoint)
         elif cfg.init_checkpoint:
             initialize(model, cfg.init_checkpoint)
+            reinitialize_top_blocks(model.discriminator.encoder, cfg.reinit_layers)
         else:
             logging.warning("seed %d: no --init_checkpoint: fine-tuning from random weights",
                             seed)

@@ -77,6 +77,19 @@ def initialize(model, path: str) -> str:
                       "pretraining, converted, fine-tuning or exported checkpoint)")
 
 
+def reinitialize_top_blocks(encoder, count: int) -> None:
+    """Gives the top `count` transformer blocks of `encoder` fresh initial weights (the same
+    initializers as a new model; Keras' global seed makes them reproducible)."""
+    if count:
+        logging.info("re-initializing the top %d of %d encoder blocks", count,
+                     len(encoder.blocks))
+    for block in encoder.blocks[len(encoder.blocks) - count:]:
+        fresh = type(block).from_config(block.get_config())
+        fresh.build((None, None, encoder.hidden_size))
+        for old, new in zip(block.weights, fresh.weights, strict=True):
+            old.assign(new)
+
+
 def _write(path: str, text: str) -> None:
     tf.io.gfile.makedirs(path.rsplit("/", 1)[0])
     write_atomic(path, text.encode("utf-8"))

@@ -293,3 +293,30 @@ def test_pretraining_helps_on_the_real_sentiment_task(shared_dir, tmp_path):
     print("sentiment dev accuracy, median of 3 seeds:", medians)
     assert medians["pretrained"] >= medians["random"] + 0.02, medians
 
+
+
+def test_reinit_layers_gives_the_top_blocks_fresh_weights_only(vocab):
+    """--reinit_layers=k after loading: the top k blocks get new initial weights (LayerNorm 1/0,
+    biases 0, kernels ~N(0, 0.02)); lower blocks and embeddings keep the checkpoint's."""
+    from electra_tf.finetuning_io import reinitialize_top_blocks
+
+    cfg = tiny_model(vocab.size, layers=3)
+    model = build_task_model(cfg, "classification", num_labels=2)
+    encoder = model.discriminator.encoder
+    for w in encoder.weights:  # "pretrained" values: far from any initializer
+        w.assign(tf.fill(w.shape, 0.5))
+    reinitialize_top_blocks(encoder, 2)
+    assert all(np.all(w.numpy() == 0.5) for w in encoder.blocks[0].weights)
+    assert all(np.all(w.numpy() == 0.5) for w in encoder.embeddings.weights)
+    for block in encoder.blocks[1:]:
+        for w in block.weights:
+            value, name = w.numpy(), w.path
+            if "layer_norm" in name:
+                assert np.all(value == (1.0 if name.endswith("gamma") else 0.0)), name
+            elif name.endswith("bias"):
+                assert np.all(value == 0.0), name
+            else:
+                assert abs(value.std() - 0.02) < 0.005 and np.abs(value).max() <= 0.04, name
+    with pytest.raises(ConfigError, match="reinit_layers"):
+        FinetuneConfig(task=tasks.get_task("sst-2"), data_dir="d", vocab_file="v",
+                       output_dir="o", model=cfg, max_seq_length=32, reinit_layers=4)
