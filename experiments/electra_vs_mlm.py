@@ -116,8 +116,12 @@ def compare_arms(shared: Path, work: Path, electra_steps: int = 3000,
             model_dir=str(work / f"pretrain_{arm}"), train_files=str(work / "shards" / "pre*"),
             vocab_file=vocab.path, steps_per_loop=100, log_every=steps[arm] // 10,
             save_every=steps[arm], eval_every=10**9))
-        pretrain_end[arm] = {k: final[k] for k in ("mlm_loss", "mlm_accuracy", "disc_loss",
-                                                   "disc_auc") if math.isfinite(final.get(k, 0))}
+        end_file = work / f"pretrain_{arm}" / "end_metrics.json"  # last logged training metrics
+        if not done:
+            end_file.write_text(json.dumps({
+                k: final[k] for k in ("mlm_loss", "mlm_accuracy", "disc_loss", "disc_auc")
+                if k in final and math.isfinite(final[k])}))
+        pretrain_end[arm] = json.loads(end_file.read_text()) if end_file.exists() else {}
         record(f"pretrain_{arm}", done, began)
     spec = tasks.generic_spec("sentiment", "classification", "tsv", ("1",), "0",
                               has_header=False)
