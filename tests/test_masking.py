@@ -127,3 +127,10 @@ def test_bert_80_10_10_split_for_the_masked_lm_baseline():
     chosen = np.zeros_like(new, bool)
     np.put_along_axis(chosen, pos, w, 1)  # unused slots point at [CLS], which is never chosen
     assert not ((new != ids) & ~chosen).any()  # nothing outside the chosen positions changed
+
+
+def test_random_tokens_need_the_vocabulary_size():
+    raw = packed_batch(4, L, vocab_size=1000, seed=1)
+    with pytest.raises(ValueError, match="random_token_rate > 0 needs vocab_size"):
+        masking.mask_batch(raw, tf.constant([1, 1]), **KW, mask_token_rate=0.8,
+                           random_token_rate=0.1)

@@ -27,7 +27,8 @@ def feature_spec(max_seq_length: int) -> dict[str, tf.io.FixedLenFeature]:
 
 @dataclasses.dataclass(frozen=True)
 class MaskingSpec:
-    """What dynamic masking needs: from the PretrainConfig and the vocabulary."""
+    """What dynamic masking needs: from the PretrainConfig and the vocabulary (the keyword
+    arguments of `masking.mask_batch`)."""
 
     mask_prob: float
     num_predictions: int
@@ -115,13 +116,8 @@ def pretraining_dataset(patterns: str | Sequence[str], batch_size: int, max_seq_
         parsed = tf.io.parse_example(records, spec)  # batched parse: ~5x faster than per record
         batch = {k: tf.cast(v, tf.int32) for k, v in parsed.items()}
         seed_pair = masking.batch_seed(seed, index * pipelines + pipeline_id)
-        return masking.mask_batch(batch, seed_pair, mask_prob=masking_spec.mask_prob,
-                                  num_predictions=masking_spec.num_predictions,
-                                  mask_id=masking_spec.mask_id,
-                                  special_ids=masking_spec.special_ids,
-                                  mask_token_rate=masking_spec.mask_token_rate,
-                                  random_token_rate=masking_spec.random_token_rate,
-                                  vocab_size=masking_spec.vocab_size)
+        # MaskingSpec's fields are mask_batch's keyword arguments, name for name
+        return masking.mask_batch(batch, seed_pair, **dataclasses.asdict(masking_spec))
 
     ds = ds.enumerate().map(parse_and_mask, num_parallel_calls=tf.data.AUTOTUNE,
                             deterministic=deterministic)
