@@ -30,7 +30,7 @@ import tensorflow as tf
 from absl import logging
 
 from electra_tf import metrics as metric_lib
-from electra_tf import optimization
+from electra_tf import graph_options, optimization
 from electra_tf.config import ConfigError, ModelConfig
 from electra_tf.data import features as feats
 from electra_tf.data import squad, tasks
@@ -171,8 +171,18 @@ class FinetuneStep:
         self.strategy = strategy
         self.variables = model.trainable_variables
         optimizer.build(self.variables)
-        self.train = tf.function(self._train_loop, jit_compile=cfg.jit_compile)
-        self.predict = tf.function(self._predict)
+        self._train = tf.function(self._train_loop, jit_compile=cfg.jit_compile)
+        self._predict_fn = tf.function(self._predict)
+
+    def train(self, iterator, steps: tf.Tensor) -> tf.Tensor:
+        """Runs `steps` updates; returns the sum of their global-batch mean losses."""
+        with graph_options.lean_grappler():
+            return self._train(iterator, steps)
+
+    def predict(self, batch):
+        """Per-replica outputs of the model on `batch` (dropout off)."""
+        with graph_options.lean_grappler():
+            return self._predict_fn(batch)
 
     def _replica_train(self, batch):
         ctx = tf.distribute.get_replica_context()
@@ -188,7 +198,6 @@ class FinetuneStep:
         return loss
 
     def _train_loop(self, iterator, steps):
-        """Runs `steps` updates; returns the sum of their global-batch mean losses."""
         total = tf.constant(0.0)
         for _ in tf.range(steps):
             per_replica = self.strategy.run(self._replica_train, args=(next(iterator),))

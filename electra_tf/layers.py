@@ -141,27 +141,13 @@ class TransformerBlock(keras.layers.Layer):
     def call(self, x, mask_adder, training=None, seed=None):
         """x [B, L, H]; mask_adder [B, 1, 1, L] from `attention_mask_adder`; seed [2] for
         dropout when training (see `dropout_seeds`)."""
-        h, a = self.hidden_size, self.num_heads
-        seeds = dropout_seeds(seed, training, 3)
-        shape = tf.shape(x)
-        rows = tf.reshape(x, [-1, h])  # [B*L, H]
-        qkv_kernel = tf.concat([self.query.kernel, self.key.kernel, self.value.kernel], axis=1)
-        qkv_bias = tf.concat([self.query.bias, self.key.bias, self.value.bias], axis=0)
-        qkv = tf.matmul(rows, qkv_kernel) + qkv_bias  # [B*L, 3H]
-        qkv = tf.reshape(qkv, [shape[0], shape[1], 3, a, h // a])
-        q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))  # each [B, A, L, H/A]
-        scores = tf.matmul(q, k, transpose_b=True)  # [B, A, L, L]
-        scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(h / a))
-        # Keras casts float call arguments to the compute dtype: back to float32 for the softmax.
-        probs = tf.nn.softmax(scores + tf.cast(mask_adder, tf.float32), axis=-1)
-        probs = dropout(tf.cast(probs, x.dtype), self.attention_dropout, seeds[0])
-        context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])  # [B, L, A, H/A]
-        context = tf.reshape(context, [-1, h])  # [B*L, H]
-        attended = dropout(_linear(context, self.attention_output), self.hidden_dropout, seeds[1])
-        rows = self.attention_layer_norm(rows + attended)
-        ffn = _linear(gelu(_linear(rows, self.intermediate)), self.output_dense)  # [B*L, H]
-        rows = self.output_layer_norm(rows + dropout(ffn, self.hidden_dropout, seeds[2]))
-        return tf.reshape(rows, shape)
+        # the variables' values (Dense weights autocast to the compute dtype, LayerNorm's not)
+        weights = {name: tf.convert_to_tensor(getattr(getattr(self, layer), part))
+                   for name, (layer, part) in _BLOCK_WEIGHTS.items()}
+        seed = training_seed(seed, training)
+        return _block_function(x, mask_adder, seed, weights,
+                               self.num_heads, self.hidden_dropout, self.attention_dropout,
+                               self.layer_norm_eps)
 
     def get_config(self):
         config = super().get_config()
@@ -172,9 +158,66 @@ class TransformerBlock(keras.layers.Layer):
         return config
 
 
-def _linear(rows: tf.Tensor, layer: keras.layers.Dense) -> tf.Tensor:
-    """rows [M, in] @ kernel + bias (no activation), with the layer's variables."""
-    return tf.matmul(rows, layer.kernel) + layer.bias
+# name in `_block` -> (sublayer of TransformerBlock, its weight)
+_BLOCK_WEIGHTS = {
+    f"{layer}_{part}": (layer, part)
+    for layer, parts in [("query", ("kernel", "bias")), ("key", ("kernel", "bias")),
+                         ("value", ("kernel", "bias")), ("attention_output", ("kernel", "bias")),
+                         ("attention_layer_norm", ("gamma", "beta")),
+                         ("intermediate", ("kernel", "bias")), ("output_dense", ("kernel", "bias")),
+                         ("output_layer_norm", ("gamma", "beta"))]
+    for part in parts}
+
+
+def _block(x, mask_adder, seed, w, num_heads, hidden_dropout, attention_dropout, eps):
+    """The computation of `TransformerBlock.call` on explicit weights `w` (the variables'
+    values; see `_BLOCK_WEIGHTS`); `seed` None (no dropout) or the block's dropout seed.
+    x [B, L, H] in the compute dtype -> the same.
+
+    A pure function of tensors, so one tf.function trace (and one traced gradient) serves every
+    block of a model: tracing 24 blocks one by one took a third of the first training step.
+    """
+    dtype = x.dtype
+    h = x.shape[-1]
+    a = num_heads
+    seeds = [None] * 3 if seed is None else rng.split(seed, 3)
+
+    def dense(rows, name):  # rows [M, in] @ kernel + bias in the compute dtype
+        return (tf.matmul(rows, tf.cast(w[f"{name}_kernel"], dtype))
+                + tf.cast(w[f"{name}_bias"], dtype))
+
+    shape = tf.shape(x)
+    rows = tf.reshape(x, [-1, h])  # [B*L, H]
+    qkv_kernel = tf.concat([w["query_kernel"], w["key_kernel"], w["value_kernel"]], axis=1)
+    qkv_bias = tf.concat([w["query_bias"], w["key_bias"], w["value_bias"]], axis=0)
+    qkv = tf.matmul(rows, tf.cast(qkv_kernel, dtype)) + tf.cast(qkv_bias, dtype)  # [B*L, 3H]
+    qkv = tf.reshape(qkv, [shape[0], shape[1], 3, a, h // a])
+    q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))  # each [B, A, L, H/A]
+    scores = tf.matmul(q, k, transpose_b=True)  # [B, A, L, L]
+    scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(h / a))
+    probs = tf.nn.softmax(scores + tf.cast(mask_adder, tf.float32), axis=-1)  # float32 softmax
+    probs = dropout(tf.cast(probs, dtype), attention_dropout, seeds[0])
+    context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])  # [B, L, A, H/A]
+    context = tf.reshape(context, [-1, h])  # [B*L, H]
+    attended = dropout(dense(context, "attention_output"), hidden_dropout, seeds[1])
+    rows = _layer_norm(rows + attended, w["attention_layer_norm_gamma"],
+                       w["attention_layer_norm_beta"], eps)
+    ffn = dense(gelu(dense(rows, "intermediate")), "output_dense")  # [B*L, H]
+    rows = _layer_norm(rows + dropout(ffn, hidden_dropout, seeds[2]),
+                       w["output_layer_norm_gamma"], w["output_layer_norm_beta"], eps)
+    return tf.reshape(rows, shape)
+
+
+_block_function = tf.function(_block, autograph=False, experimental_attributes={"_noinline": True})
+
+
+def _layer_norm(x, gamma, beta, eps):
+    """keras.layers.LayerNormalization's arithmetic (statistics in float32) with given weights."""
+    dtype = x.dtype
+    x = tf.cast(x, tf.float32)
+    mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+    inv = tf.math.rsqrt(variance + eps) * gamma
+    return tf.cast(x * inv + (beta - mean * inv), dtype)
 
 
 def dropout(x: tf.Tensor, rate: float, seed: tf.Tensor | None) -> tf.Tensor:
@@ -193,17 +236,20 @@ def dropout(x: tf.Tensor, rate: float, seed: tf.Tensor | None) -> tf.Tensor:
     return tf.where(keep, x * tf.cast(1.0 / (1.0 - rate), x.dtype), tf.zeros_like(x))
 
 
-def dropout_seeds(seed: tf.Tensor | None, training, count: int) -> list:
-    """`count` independent dropout seeds from one [2] seed, or Nones when not training.
-
-    Training without a seed draws one at random (not reproducible; the training loop always
-    passes one).
-    """
+def training_seed(seed: tf.Tensor | None, training) -> tf.Tensor | None:
+    """The dropout seed to use: None when not training; a random one when training without a
+    seed (not reproducible; the training loop always passes one)."""
     if not training:
-        return [None] * count
+        return None
     if seed is None:
-        seed = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int32)
-    return rng.split(seed, count)
+        return tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int32)
+    return seed
+
+
+def dropout_seeds(seed: tf.Tensor | None, training, count: int) -> list:
+    """`count` independent dropout seeds from one seed, or Nones when not training."""
+    seed = training_seed(seed, training)
+    return [None] * count if seed is None else rng.split(seed, count)
 
 
 @keras.saving.register_keras_serializable("electra_tf")

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import keras
 import tensorflow as tf
 
-from electra_tf import losses, optimization, rng
+from electra_tf import graph_options, losses, optimization, rng
 from electra_tf.config import PretrainConfig
 
 LOSS_KEYS = ("loss", "mlm_loss", "disc_loss")
@@ -77,8 +77,20 @@ class PretrainStep:
         # strategy compiles everything anyway).
         self._gradients = (tf.function(self._replica_gradients, jit_compile=True)
                            if jit_compile else self._replica_gradients)
-        self.train = tf.function(self._train_loop)
-        self.evaluate = tf.function(self._eval_loop)
+        # No autograph: the loops are explicit tf.while_loops, and converting every function
+        # of the step to graph code took ~2 s of each first call.
+        self._train = tf.function(self._train_loop, autograph=False)
+        self._evaluate = tf.function(self._eval_loop, autograph=False)
+
+    def train(self, iterator, steps: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Runs `steps` updates; returns sums over steps of losses, metric sums, grad_norm."""
+        with graph_options.lean_grappler():
+            return self._train(iterator, steps)
+
+    def evaluate(self, iterator, steps: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Evaluates `steps` batches with dropout off; returns sums like `train`."""
+        with graph_options.lean_grappler():
+            return self._evaluate(iterator, steps)
 
     # --- one replica ------------------------------------------------------------------------
     def _forward(self, batch, denominators, seed, training):
@@ -141,19 +153,21 @@ class PretrainStep:
 
     # --- loops over steps (one tf.function call) ---------------------------------------------
     def _train_loop(self, iterator, steps):
-        """Runs `steps` updates; returns sums over steps of losses, metric sums, grad_norm."""
         return self._run(self._replica_train, iterator, steps, extra=("grad_norm",))
 
     def _eval_loop(self, iterator, steps):
-        """Evaluates `steps` batches with dropout off; returns sums like `train`."""
         return self._run(self._replica_eval, iterator, steps)
 
     def _run(self, fn, iterator, steps, extra=()):
         shapes = {**{k: () for k in LOSS_KEYS + extra}, **losses.metric_shapes()}
         totals = {k: tf.zeros(shape, tf.float32) for k, shape in shapes.items()}
-        for _ in tf.range(steps):  # one trace of `fn`, one loop in the graph
+
+        def body(i, totals):
             per_replica = self.strategy.run(fn, args=(next(iterator),))
-            totals = {k: totals[k] + self.strategy.reduce(tf.distribute.ReduceOp.SUM,
-                                                          per_replica[k], axis=None)
-                      for k in totals}
+            return i + 1, {k: totals[k] + self.strategy.reduce(tf.distribute.ReduceOp.SUM,
+                                                               per_replica[k], axis=None)
+                           for k in totals}
+
+        # one trace of `fn`, one loop in the graph
+        _, totals = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), totals))
         return totals

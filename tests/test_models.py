@@ -166,6 +166,36 @@ def test_block_rejects_bad_heads():
         TransformerBlock(10, 3, 20)
 
 
+def test_all_blocks_share_one_trace_and_compute_the_keras_reference():
+    """The blocks run one shared tf.function (one trace for all layers of a shape), and it
+    computes what the block's own Keras sublayers (Dense, LayerNormalization) compute."""
+    from electra_tf.layers import _block_function
+
+    enc = Encoder(Embeddings(97, 16, 16, 8), 16, 3, 2, 32)
+    ids = tf.constant([[1, 5, 9, 2, 0, 0], [1, 7, 3, 8, 4, 2]])
+    mask = tf.cast(ids > 0, tf.int32)
+    before = _block_function.experimental_get_tracing_count()
+    enc(ids, mask, tf.zeros_like(ids), training=True, seed=tf.constant([3, 4]))
+    enc(ids + 1, mask, tf.zeros_like(ids), training=True, seed=tf.constant([5, 6]))
+    assert _block_function.experimental_get_tracing_count() - before == 1
+
+    block = enc.blocks[1]
+    x = tf.random.stateless_normal([2, 6, 16], [0, 1])
+    adder = tf.random.stateless_uniform([2, 1, 1, 6], [0, 2], -1.0, 0.0)
+    h, a = 16, 2
+
+    def heads(t):  # [B, L, H] -> [B, A, L, H/A]
+        return tf.transpose(tf.reshape(t, [2, 6, a, h // a]), [0, 2, 1, 3])
+
+    q, k, v = heads(block.query(x)), heads(block.key(x)), heads(block.value(x))
+    probs = tf.nn.softmax(tf.matmul(q, k, transpose_b=True) / np.sqrt(h / a) + adder)
+    context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [2, 6, h])
+    x = block.attention_layer_norm(x + block.attention_output(context))
+    want = block.output_layer_norm(x + block.output_dense(block.intermediate(x)))
+    got = block(tf.random.stateless_normal([2, 6, 16], [0, 1]), adder, training=False)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+
+
 def test_padding_does_not_change_outputs(model_and_batch):
     """Outputs at real tokens do not depend on what sits in padded positions."""
     _, model, batch = model_and_batch
