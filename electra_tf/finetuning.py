@@ -29,8 +29,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from electra_tf import metrics as metric_lib
 from electra_tf import graph_options, optimization
+from electra_tf import metrics as metric_lib
 from electra_tf.config import ConfigError, ModelConfig
 from electra_tf.data import features as feats
 from electra_tf.data import squad, tasks
