@@ -97,10 +97,10 @@ def attention_mask_adder(input_mask: tf.Tensor) -> tf.Tensor:
 class TransformerBlock(keras.layers.Layer):
     """Post-LayerNorm BERT block: x + attention -> LN -> x + FFN(GELU) -> LN. [B, L, H] -> same.
 
-    The Dense sublayers hold the variables (official layout: query, key, value, ...); `call`
-    multiplies with their kernels directly on [B*L, H] rows, with Q, K and V in one matmul:
-    plain 2-D matmuls run faster on CPU than broadcast batch matmuls, and a lean graph traces
-    and optimizes in a fraction of the time.
+    The Dense and LayerNormalization sublayers hold the variables (official layout: query, key,
+    value, ...); `call` passes their values to `_block`, one shared tf.function for all blocks,
+    which multiplies on [B*L, H] rows with Q, K and V in one matmul: plain 2-D matmuls run
+    faster on CPU than broadcast batch matmuls, and one trace of a lean graph serves all layers.
     """
 
     def __init__(self, hidden_size: int, num_heads: int, intermediate_size: int,
