@@ -215,7 +215,7 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
                 eta = ((pre.train_steps - step) * pre.batch_size / rate if rate > 0
                        else float("nan"))
                 logged.update(sequences_per_second=rate)
-                _log_line(step, pre.train_steps, logged, eta)
+                _log_line(step, pre.train_steps, logged, eta, pre.objective)
                 _write_summaries(writer, step, logged)
                 acc, acc_steps = {}, 0
             if eval_iterator is not None and (step % opts.eval_every == 0
@@ -257,12 +257,16 @@ def _fmt(metrics: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
 
 
-def _log_line(step: int, total: int, m: dict[str, float], eta: float) -> None:
-    logging.info("step %d/%d  loss %.3f  mlm %.3f  disc %.4f  mlm_acc %.3f  sampled_acc %.3f  "
-                 "auc %.3f  precision %.3f  recall %.3f  lr %.3g  %.1f seq/s  ETA %s", step,
-                 total, m["loss"], m["mlm_loss"], m["disc_loss"], m["mlm_accuracy"],
-                 m["sampled_accuracy"], m["disc_auc"], m["disc_precision"], m["disc_recall"],
-                 m["learning_rate"], m["sequences_per_second"], _duration(eta))
+def _log_line(step: int, total: int, m: dict[str, float], eta: float,
+              objective: str = "electra") -> None:
+    """The progress line; the masked-LM baseline has no discriminator and no sampling."""
+    rtd = (f"  disc {m['disc_loss']:.4f}  mlm_acc {m['mlm_accuracy']:.3f}  sampled_acc "
+           f"{m['sampled_accuracy']:.3f}  auc {m['disc_auc']:.3f}  precision "
+           f"{m['disc_precision']:.3f}  recall {m['disc_recall']:.3f}"
+           if objective == "electra" else f"  mlm_acc {m['mlm_accuracy']:.3f}")
+    logging.info("step %d/%d  loss %.3f  mlm %.3f%s  lr %.3g  %.1f seq/s  ETA %s", step, total,
+                 m["loss"], m["mlm_loss"], rtd, m["learning_rate"], m["sequences_per_second"],
+                 _duration(eta))
 
 
 def _duration(seconds: float) -> str:
