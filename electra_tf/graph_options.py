@@ -1,14 +1,15 @@
 """Leaner Grappler settings for our compiled training steps: the same kernels, a faster first step.
 
 A tf.function is optimized by Grappler the first time it runs. For the ELECTRA-Small pretraining
-step (~20,000 graph nodes) the default settings spent ~16 s there on this project's 2-core CPU
-(`TF_CPP_VMODULE=meta_optimizer=1`), a third of the time to the first step, in passes that leave
-the step's kernels as they are on CPU: the memory optimizer (recomputation and swapping
-heuristics for accelerators, 3.2 s), the TFG/MLIR passes (3.3 s), the layout optimizer (for
-NCHW convolutions, 0.7 s) and a second round of all passes (~5 s). Skipping them cut the first
-call from 25 s to 16 s with the same step time (4.8-5.1 s vs 4.5-5.5 s, see bench/). The passes
-that shape the kernels (remapper fusions, constant folding, arithmetic and dependency
-optimization, pruning) stay on.
+step (~20,000 graph nodes) the default settings spent ~16 s there on this project's 2-core CPU,
+a third of the time to the first step, in passes that leave the step's kernels as they are on
+CPU: the memory optimizer (recomputation and swapping heuristics for accelerators, 3.2 s), the
+TFG/MLIR passes (3.3 s), the layout optimizer (for NCHW convolutions, 0.7 s) and a second round
+of all passes (~5 s). Skipping them cut the first call from 25 s to 16 s with the same step time
+(4.8-5.1 s vs 4.5-5.5 s). The passes that shape the kernels (remapper fusions, constant folding,
+arithmetic and dependency optimization, pruning) stay on. Per-pass times:
+`TF_CPP_MIN_LOG_LEVEL=0 TF_CPP_VMODULE=meta_optimizer=1 .venv/bin/python bench/pretrain_step.py`
+(with `lean_config` returning `config` unchanged for the defaults).
 
 TF has no public switch for these three (`tf.config.optimizer.set_experimental_options` covers
 others), so `lean_grappler` sets the eager context's per-thread function-call options, and only
