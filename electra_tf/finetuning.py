@@ -325,6 +325,8 @@ def run_seed(cfg: FinetuneConfig, data: TaskData, seed: int,
     while step < total:
         n = min(cfg.steps_per_loop, total - step, cfg.log_every - step % cfg.log_every,
                 cfg.save_every - step % cfg.save_every)
+        if start_time is None:
+            n = 1  # the traced first call alone: the throughput is measured from the next step
         loss_sum += float(step_fn.train(iterator, tf.constant(n)))
         loss_steps += n
         step += n
