@@ -20,6 +20,7 @@ the options of its first call; later calls must use the same options, or TF re-i
 from __future__ import annotations
 
 import contextlib
+import functools
 
 from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
 from tensorflow.python.eager import context
@@ -39,15 +40,23 @@ def lean_config(config: config_pb2.ConfigProto) -> config_pb2.ConfigProto:
     return lean
 
 
+@functools.lru_cache(maxsize=8)
+def _lean_serialized(serialized: bytes) -> config_pb2.ConfigProto:
+    """`lean_config` of a serialized config, computed once per distinct config (calls such as
+    fine-tuning's per-batch predict would otherwise parse the proto every time)."""
+    config = config_pb2.ConfigProto()
+    config.ParseFromString(serialized)
+    return lean_config(config)
+
+
 @contextlib.contextmanager
 def lean_grappler():
     """Runs tf.function calls inside it with `lean_config` of the current call options."""
     ctx = context.context()
     previous = ctx.function_call_options
-    config = config_pb2.ConfigProto()
-    config.ParseFromString(previous.config_proto_serialized)
     ctx.function_call_options = context.FunctionCallOptions(
-        executor_type=previous.executor_type, config_proto=lean_config(config))
+        executor_type=previous.executor_type,
+        config_proto=_lean_serialized(previous.config_proto_serialized))
     try:
         yield
     finally:
