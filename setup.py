@@ -20,6 +20,9 @@ setup(
         # Learns a WordPiece vocabulary in seconds (Rust); tensorflow-text's learner took
         # minutes on 100k lines here. Tokenizing itself stays in tensorflow-text.
         "tokenizers>=0.15",
+        # Compiles the data builder's sentence packing (a loop over every sentence and
+        # document) to machine code: 0.06 s instead of 4 s of Python for a 37 MB corpus.
+        "numba>=0.60",
     ],
     extras_require={
         # scipy and scikit-learn: reference implementations the metric tests compare against.

@@ -13,7 +13,7 @@ from conftest import tiny_config
 
 from electra_tf import export, tokenization
 from electra_tf.data import features as feats
-from electra_tf.data import records
+from electra_tf.data import packing
 from electra_tf.data.tasks import Example
 from electra_tf.heads import build_task_model
 from electra_tf.models import build_pretrainer
@@ -147,11 +147,19 @@ def test_raw_text_tokenizes_exactly_as_the_data_builder(shared_dir, tmp_path):
     loaded = tf.saved_model.load(str(tmp_path / "enc"))
     got = loaded.signatures["tokenize"](text=tf.constant(lines))
     tokenizer = tokenization.WordPieceTokenizer(vocab)  # the builder's tokenizer and packing
-    pieces = tokenizer.tokenize(tf.constant(lines)).to_list()
-    want = records.pairs_to_arrays([(p[:126], []) for p in pieces], 128, vocab.cls_id,
-                                   vocab.sep_id, vocab.pad_id)
+    tokens = tokenizer.tokenize(tf.constant(lines))  # [lines, (pieces)]
+    pieces = tokens.to_list()
+    rows = packing.pack_documents(  # each line its own document: one single-segment row
+        tokens.flat_values.numpy().astype(np.int32), tokens.row_splits.numpy(),
+        np.arange(len(lines) + 1), 0, np.uint64(0), 128, vocab.cls_id, vocab.sep_id,
+        vocab.pad_id)
+    want = packing.features(*rows[:3])
+    kept = np.array([len(p) > 0 for p in pieces])  # the builder skips lines without tokens
+    assert 0 < (~kept).sum() < 5
     for key in ("input_ids", "input_mask", "segment_ids"):
-        np.testing.assert_array_equal(got[key].numpy(), want[key])
+        np.testing.assert_array_equal(got[key].numpy()[kept], want[key])
+    np.testing.assert_array_equal(got["input_ids"].numpy()[~kept][:, :3],
+                                  [[vocab.cls_id, vocab.sep_id, vocab.pad_id]] * (~kept).sum())
     assert sum(len(p) > 126 for p in pieces) > 0  # some lines were truncated
     half = len(lines) // 2  # pairs: as fine-tuning featurizes sentence pairs
     got = loaded.signatures["tokenize_pair"](text=tf.constant(lines[:half]),

@@ -74,17 +74,6 @@ def test_example_layout(built, vocab):
         assert (seg[:seps[0] + 1] == 0).all() and (seg[seps[0] + 1:n] == 1).all()
 
 
-def test_single_segment_and_random_length_rates():
-    pairs = []
-    for doc in range(20):  # 20 long documents of 10-token sentences: ~6,400 examples
-        pairs += preprocess.pack_document([[7] * 10] * 4000, preprocess.document_rng(0, doc),
-                                          128, 2, 3)[0][:-1]  # (the last is a document's rest)
-    single = np.mean([not second for _, second in pairs])
-    assert 0.08 < single < 0.12  # 10% single-segment (a few more when one sentence fills it)
-    short = np.mean([len(a) + len(b) < 120 for a, b in pairs])  # random targets (5%) -> short
-    assert 0.035 < short < 0.06  # 5% x P(target < 120) = 5% x 115/124 = 4.6%
-
-
 def test_every_token_once_except_truncations(built, vocab):
     d, corpus, info, examples = built
     words = [w for line in corpus.read_text().splitlines() for w in line.split()]

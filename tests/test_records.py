@@ -36,15 +36,6 @@ def test_out_of_range_values_are_refused():
         records.encode_examples({"input_ids": np.array([[-1, 3]])})
 
 
-def test_pairs_layout_specials_segments_padding():
-    pairs = [([7, 8], [9]), ([5, 6, 7], []), ([], [])]
-    f = records.pairs_to_arrays(pairs, max_len=8, cls_id=2, sep_id=3, pad_id=0)
-    np.testing.assert_array_equal(f["input_ids"], [[2, 7, 8, 3, 9, 3, 0, 0],
-                                                   [2, 5, 6, 7, 3, 0, 0, 0],
-                                                   [2, 3, 0, 0, 0, 0, 0, 0]])
-    np.testing.assert_array_equal(f["input_mask"], [[1, 1, 1, 1, 1, 1, 0, 0],
-                                                    [1, 1, 1, 1, 1, 0, 0, 0],
-                                                    [1, 1, 0, 0, 0, 0, 0, 0]])
-    np.testing.assert_array_equal(f["segment_ids"], [[0, 0, 0, 0, 1, 1, 0, 0],
-                                                     [0] * 8, [0] * 8])
-    assert records.encode_examples(records.pairs_to_arrays([], 8, 2, 3, 0)) == []
+def test_no_rows_encode_to_no_records():
+    assert records.encode_examples({"input_ids": np.zeros((0, 8), np.int64)}) == []
+    assert records.encode_examples({}) == []

@@ -8,13 +8,10 @@ a blank line between documents. Output, in `output_dir`:
 Features, int64 [max_seq_length]: input_ids ([CLS] A [SEP] B [SEP] + padding), input_mask,
 segment_ids: the names of the official and NVIDIA builders, so records are interchangeable.
 
-Packing (electra/build_pretraining_dataset.py `ExampleBuilder`): sentences accumulate until the
-target length is reached or the document ends; 10% of examples are a single segment; otherwise
-sentences fill the first segment up to (target - 3) // 2 (one crossing sentence goes first with
-probability 1/2); after each example the next target is random in [5, max_len] with
-probability 0.05. One difference, for determinism across process counts: the random choices of
-a document come from its own generator seeded by (seed, document index), and the target length
-is drawn afresh at each document's start (the official builder carries it over).
+Pipeline of one process: read (main thread) -> tokenize (tensorflow-text, in a thread) ->
+pack (electra_tf/data/packing.py, the official algorithm, compiled) -> serialize
+(electra_tf/data/records.py) -> write; with --num_processes, chunks of whole documents go to a
+pool in order, so the output is the same for any process count.
 """
 
 from __future__ import annotations
@@ -31,13 +28,14 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from electra_tf.data import records
+from electra_tf.data import packing, records
 from electra_tf.tokenization import Vocab, WordPieceTokenizer, write_atomic
 
 TRAIN_PREFIX = "pretrain_data.tfrecord"
 EVAL_PREFIX = "eval_data.tfrecord"
 INFO_FILE = "dataset_info.json"
 BYTES_PER_SHARD = 16 << 20  # input text per shard when the shard count is automatic
+_MASK64 = (1 << 64) - 1  # seeds wrap to uint64, the packing generator's state
 
 
 class DataError(ValueError):
@@ -120,53 +118,6 @@ def iter_documents(files: Sequence[str], strict: bool, stats: dict) -> Iterator[
             yield doc
 
 
-# --- packing (pure Python over token ids; the official algorithm) ---------------------------------
-
-def pack_document(sentences: list[list[int]], rng: DocumentRandom, max_len: int,
-                  cls_id: int, sep_id: int) -> tuple[list[tuple[list[int], list[int]]], int]:
-    """Packs one document's tokenized sentences into (first, second) segment pairs.
-
-    Returns the segment pairs and the number of tokens dropped by truncation.
-    """
-    examples, dropped = [], 0
-    target = _next_target(rng, max_len)
-    current: list[list[int]] = []
-    length = 0
-    for sentence in sentences:
-        current.append(sentence)
-        length += len(sentence)
-        if length >= target:
-            pair, lost = _make_pair(current, rng, target, max_len)
-            examples.append(pair)
-            dropped += lost
-            current, length, target = [], 0, _next_target(rng, max_len)
-    if length > 0:
-        pair, lost = _make_pair(current, rng, target, max_len)
-        examples.append(pair)
-        dropped += lost
-    return examples, dropped
-
-
-def _next_target(rng: DocumentRandom, max_len: int) -> int:
-    return rng.randint(5, max_len) if rng.random() < 0.05 else max_len
-
-
-def _make_pair(sentences, rng, target, max_len):
-    first_target = 100_000 if rng.random() < 0.1 else (target - 3) // 2
-    first: list[int] = []
-    second: list[int] = []
-    for sentence in sentences:
-        if (not first or len(first) + len(sentence) < first_target
-                or (not second and len(first) < first_target and rng.random() < 0.5)):
-            first += sentence
-        else:
-            second += sentence
-    total = len(first) + len(second)
-    first = first[:max_len - 2]
-    second = second[:max(0, max_len - len(first) - 3)]
-    return (first, second), total - len(first) - len(second)
-
-
 # --- workers --------------------------------------------------------------------------------------
 
 _WORKER: dict = {}
@@ -187,50 +138,45 @@ def _process_chunk(chunk: tuple[int, list[list[str]]]) -> dict:
 
 
 def _tokenize_chunk(chunk: tuple[int, list[list[str]]]) -> tuple:
-    """(first index, docs) -> (first index, docs, lines, flat ids, row splits, [UNK] count).
+    """(first index, docs) -> (first index, docs, lines, ids int32, line splits int64, [UNK]s).
 
     Mostly TF kernels, which release the GIL: one process overlaps it with packing."""
     first_index, docs = chunk
     tokenizer: WordPieceTokenizer = _WORKER["tokenizer"]
     lines = [line for doc in docs for line in doc]
-    flat, splits, unk = [], [0], 0
+    ids, splits = np.zeros(0, np.int32), np.zeros(1, np.int64)
     if lines:
-        ids = tokenizer.tokenize(tf.constant(lines))  # [lines, (pieces)]
-        flat_ids = ids.flat_values.numpy()
-        flat, splits = flat_ids.tolist(), ids.row_splits.numpy().tolist()
-        unk = int(np.count_nonzero(flat_ids == tokenizer.vocab.unk_id))
-    return first_index, docs, lines, flat, splits, unk
+        ragged = tokenizer.tokenize(tf.constant(lines))  # [lines, (pieces)]
+        ids = ragged.flat_values.numpy().astype(np.int32)
+        splits = ragged.row_splits.numpy().astype(np.int64)
+    unk = int(np.count_nonzero(ids == tokenizer.vocab.unk_id))
+    return first_index, docs, lines, ids, splits, unk
 
 
 def _pack_chunk(tokenized: tuple) -> dict:
-    first_index, docs, lines, flat, splits, unk = tokenized
+    first_index, docs, lines, ids, splits, unk = tokenized
     opt: BuildOptions = _WORKER["options"]
     vocab = _WORKER["tokenizer"].vocab
-    num_eval = _num_eval_shards(opt)
-    cls_id, sep_id = vocab.cls_id, vocab.sep_id  # once: each lookup goes through a dict
-    pairs, writer, at, dropped, eval_docs = [], [], 0, 0, 0
-    for doc_index in range(first_index, first_index + len(docs)):
-        first_line, at = at, at + len(docs[doc_index - first_index])
-        sentences = [flat[splits[j]:splits[j + 1]] for j in range(first_line, at)
-                     if splits[j + 1] > splits[j]]
-        doc_pairs, lost = pack_document(sentences, document_rng(opt.seed, doc_index),
-                                        opt.max_seq_length, cls_id, sep_id)
-        pairs += doc_pairs
-        dropped += lost
-        held_out = is_eval_document(opt.seed, doc_index, opt.eval_fraction)
-        eval_docs += held_out
-        shard = opt.num_shards + doc_index % num_eval if held_out else doc_index % opt.num_shards
-        writer += [shard] * len(doc_pairs)
-    features = records.pairs_to_arrays(pairs, opt.max_seq_length, vocab.cls_id, vocab.sep_id,
-                                       vocab.pad_id)
-    writer = np.asarray(writer, np.int64)
-    evals = int(np.count_nonzero(writer >= opt.num_shards))
+    doc_splits = np.cumsum([0] + [len(doc) for doc in docs], dtype=np.int64)
+    seed = np.uint64(opt.seed & _MASK64)
+    input_ids, lengths, first_ends, example_docs, dropped = packing.pack_documents(
+        ids, splits, doc_splits, first_index, seed, opt.max_seq_length, vocab.cls_id,
+        vocab.sep_id, vocab.pad_id)
+    held_out = np.zeros(len(docs), bool)  # [docs]
+    if opt.eval_fraction > 0:
+        held_out = packing.document_uniforms(seed, first_index, len(docs), 1) < opt.eval_fraction
+    example_held_out = held_out[example_docs - first_index]  # [E]
+    writer = np.where(example_held_out,
+                      opt.num_shards + example_docs % max(1, _num_eval_shards(opt)),
+                      example_docs % opt.num_shards)
+    evals = int(np.count_nonzero(example_held_out))
+    features = packing.features(input_ids, lengths, first_ends)
     return {"records": records.encode_examples(features), "writer": writer.tolist(),
-            "lengths": features["input_mask"].sum(axis=1),
-            "counts": {"documents": len(docs), "sentences": len(lines), "tokens": len(flat),
-                       "unk_tokens": unk, "truncated_tokens": dropped,
-                       "train_examples": len(pairs) - evals, "eval_examples": evals,
-                       "eval_documents": eval_docs}}
+            "lengths": lengths,
+            "counts": {"documents": len(docs), "sentences": len(lines), "tokens": len(ids),
+                       "unk_tokens": unk, "truncated_tokens": int(dropped),
+                       "train_examples": len(lengths) - evals, "eval_examples": evals,
+                       "eval_documents": int(np.count_nonzero(held_out))}}
 
 
 def _chunks(documents: Iterator[list[str]], lines: int) -> Iterator[tuple[int, list]]:
@@ -255,46 +201,6 @@ def _num_eval_shards(options: BuildOptions) -> int:
 
 def shard_names(output_dir: str, prefix: str, count: int) -> list[str]:
     return [f"{output_dir}/{prefix}-{i:05d}-of-{count:05d}" for i in range(count)]
-
-
-_MASK64 = (1 << 64) - 1
-
-
-def _mix64(z: int) -> int:
-    """SplitMix64's finalizer: a well-spread 64-bit hash of a 64-bit state."""
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
-
-
-class DocumentRandom:
-    """The packing's random source for one document (SplitMix64 keyed by seed and document).
-
-    It depends only on (seed, document index), so the output is the same for any process count,
-    and it starts for free: seeding numpy's or Python's generators per document took 6-22 us,
-    a quarter of the build time on corpora of short documents.
-    """
-
-    def __init__(self, seed: int, doc_index: int, stream: int = 0):
-        self._state = _mix64((seed * 0x100000001B3 + doc_index * 2 + stream) & _MASK64)
-
-    def random(self) -> float:
-        """Uniform in [0, 1)."""
-        self._state = (self._state + 0x9E3779B97F4A7C15) & _MASK64
-        return (_mix64(self._state) >> 11) * (1.0 / (1 << 53))
-
-    def randint(self, low: int, high: int) -> int:
-        """Uniform integer in [low, high]."""
-        return low + int(self.random() * (high - low + 1))
-
-
-def document_rng(seed: int, doc_index: int) -> DocumentRandom:
-    return DocumentRandom(seed, doc_index)
-
-
-def is_eval_document(seed: int, doc_index: int, fraction: float) -> bool:
-    """Deterministic held-out choice by document (independent of the process count)."""
-    return fraction > 0 and DocumentRandom(seed, doc_index, stream=1).random() < fraction
 
 
 def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,

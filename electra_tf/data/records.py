@@ -1,8 +1,8 @@
-"""Packed segment pairs -> serialized `tf.train.Example` records, a chunk at a time.
+"""Feature arrays -> serialized `tf.train.Example` records, a chunk at a time.
 
 Building one `tf.train.Example` per record through the protobuf API costs ~50 us; the data
 builder writes millions, so this module lays out the features as arrays and writes the protobuf
-wire format directly (about 10x faster). The bytes equal
+wire format directly for a whole chunk at once with numpy (~40x faster). The bytes equal
 `tf.train.Example(...).SerializeToString(deterministic=True)` (tested), so any TFRecord reader
 (ours, the official builder's, NVIDIA's) parses them.
 
@@ -12,7 +12,7 @@ Wire format of a fixed-length int64 Example: Example{1: Features{1: repeated map
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 
 import numpy as np
 
@@ -36,56 +36,61 @@ def _field(tag: bytes, payload: bytes) -> bytes:
     return tag + (_SMALL_VARINTS[n] if n < 1 << 12 else _varint(n)) + payload
 
 
-def _packed_varints(values: np.ndarray) -> list[bytes]:
-    """[E, L] non-negative ints < 2**21 -> E byte strings of packed varints."""
+def _packed_varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[E, L] non-negative ints < 2**21 -> (bytes uint8 [E, W], keep bool [E, W]): row i's
+    packed varints are bytes[i][keep[i]] (W = L when every value fits one byte, else 3L)."""
     if values.size and (values.min() < 0 or values.max() >= _MAX_VALUE):
         raise ValueError(f"feature values must be in [0, {_MAX_VALUE}), got "
                          f"[{values.min()}, {values.max()}]")
     if not values.size or values.max() < 0x80:  # one byte per value (masks, segment ids)
-        data, width = values.astype(np.uint8).tobytes(), values.shape[1]
-        return [data[i:i + width] for i in range(0, len(data), width)]
+        return values.astype(np.uint8), np.ones(values.shape, bool)
     v = values.astype(np.int32)
     two, three = v >= 1 << 7, v >= 1 << 14  # [E, L] bool: needs a 2nd / 3rd byte
     groups = np.stack([(v & 0x7F) | (two << 7), ((v >> 7) & 0x7F) | (three << 7), v >> 14],
                       axis=-1).astype(np.uint8)  # [E, L, 3]
     keep = np.stack([np.ones_like(two), two, three], axis=-1)  # [E, L, 3]
-    data = groups[keep].tobytes()  # row-major: example by example
-    ends = np.cumsum(keep.sum(axis=(1, 2))).tolist()
-    return [data[s:e] for s, e in zip([0] + ends[:-1], ends)]
+    return groups.reshape(len(v), -1), keep.reshape(len(v), -1)
+
+
+def _by_length(lengths: np.ndarray, header: Callable[[int], bytes]) -> tuple[np.ndarray,
+                                                                              np.ndarray]:
+    """Per-row headers that depend only on a row's payload length: [E] -> (uint8 [E, H], keep
+    bool [E, H]), computed once per distinct length."""
+    distinct, row_of = np.unique(lengths, return_inverse=True)
+    headers = [header(int(n)) for n in distinct]
+    width = max(len(h) for h in headers)
+    table = np.zeros((len(headers), width), np.uint8)
+    keep = np.zeros((len(headers), width), bool)
+    for i, h in enumerate(headers):
+        table[i, :len(h)] = np.frombuffer(h, np.uint8)
+        keep[i, :len(h)] = True
+    return table[row_of], keep[row_of]
 
 
 def encode_examples(features: dict[str, np.ndarray]) -> list[bytes]:
-    """{name: int array [E, L]} -> E serialized tf.train.Example records (int64 features)."""
-    names = sorted(features)
-    columns = [_packed_varints(features[name]) for name in names]
-    entries = []
-    for name, payloads in zip(names, columns):
+    """{name: int array [E, L]} -> E serialized tf.train.Example records (int64 features).
+
+    Every record's bytes are laid out in one [E, W] array with a keep mask (headers, then each
+    feature's map entry, names in sorted order), so a chunk costs a few numpy calls."""
+    rows = len(next(iter(features.values()))) if features else 0
+    if rows == 0:
+        return []
+    parts = []  # (bytes [E, W_i], keep [E, W_i]) in record order
+    for name in sorted(features):
         key = _field(b"\x0a", name.encode())
-        cache: dict[bytes, bytes] = {}  # masks and segment ids repeat a lot within a chunk
-        for p in payloads:
-            if p not in cache:
-                cache[p] = _field(b"\x0a", key + _field(b"\x12", _field(b"\x1a",
-                                                                        _field(b"\x0a", p))))
-        entries.append([cache[p] for p in payloads])
-    return [_field(b"\x0a", b"".join(parts)) for parts in zip(*entries)]
+        payload, keep = _packed_varints(np.asarray(features[name]))
 
+        def entry_header(n: int, key: bytes = key) -> bytes:  # map entry up to the payload
+            int64_list = _field(b"\x0a", b"\0" * n)  # Int64List{1: packed}
+            feature = _field(b"\x1a", int64_list)  # Feature{3: Int64List}
+            entry = _field(b"\x0a", key + _field(b"\x12", feature))  # Features.feature entry
+            return entry[:len(entry) - n]
 
-def pairs_to_arrays(pairs: Sequence[tuple[list[int], list[int]]], max_len: int, cls_id: int,
-                    sep_id: int, pad_id: int) -> dict[str, np.ndarray]:
-    """Segment pairs -> `[CLS] A [SEP] (B [SEP])` padded features, each int64 [E, max_len].
-
-    Segments must already fit (len(A) + len(B) + 3 <= max_len, as the packing guarantees).
-    """
-    rows, lengths, first_ends = [], [], []
-    for first, second in pairs:
-        row = [cls_id, *first, sep_id, *second, sep_id] if second else [cls_id, *first, sep_id]
-        rows.extend(row)
-        lengths.append(len(row))
-        first_ends.append(len(first) + 2 if second else max_len)
-    positions = np.arange(max_len)
-    mask = positions < np.asarray(lengths, np.int64)[:, None]  # [E, L]
-    ids = np.full(mask.shape, pad_id, np.int64)
-    ids[mask] = rows  # fills row by row, left to right
-    segments = mask & (positions >= np.asarray(first_ends, np.int64)[:, None])
-    return {"input_ids": ids, "input_mask": mask.astype(np.int64),
-            "segment_ids": segments.astype(np.int64)}
+        parts += [_by_length(keep.sum(axis=1), entry_header), (payload, keep)]
+    body = sum(keep.sum(axis=1) for _, keep in parts)  # [E] bytes of Features
+    parts.insert(0, _by_length(body, lambda n: _field(b"\x0a", b"\0" * n)[:-n or None]))
+    data = np.concatenate([b for b, _ in parts], axis=1)  # [E, W]
+    keep = np.concatenate([k for _, k in parts], axis=1)  # [E, W]
+    flat = data[keep].tobytes()  # row-major: record by record
+    ends = np.cumsum(keep.sum(axis=1)).tolist()
+    return [flat[s:e] for s, e in zip([0] + ends[:-1], ends)]
