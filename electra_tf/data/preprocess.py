@@ -16,11 +16,13 @@ pool in order, so the output is the same for any process count.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import dataclasses
 import itertools
 import json
 import multiprocessing
+import os
 import time
 from collections.abc import Iterator, Sequence
 
@@ -278,16 +280,17 @@ def _run(files, vocab, options, stats) -> Iterator[dict]:
     chunks = _chunks(iter_documents(files, options.strict, stats), options.lines_per_chunk)
     if options.num_processes <= 1:
         _init_worker(vocab, options)
-        # tokenize the next chunk in a thread while this one is packed and encoded (Python)
-        with concurrent.futures.ThreadPoolExecutor(1) as tokenizer_thread:
-            pending = None
+        # Threads tokenize (TF kernels), pack and encode (Numba, nogil) whole chunks in
+        # parallel while this thread reads and writes; results are taken in order.
+        threads = max(1, min(8, os.cpu_count() or 1))
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            pending: collections.deque = collections.deque()
             for chunk in chunks:
-                following = tokenizer_thread.submit(_tokenize_chunk, chunk)
-                if pending is not None:
-                    yield _pack_chunk(pending.result())
-                pending = following
-            if pending is not None:
-                yield _pack_chunk(pending.result())
+                pending.append(pool.submit(_process_chunk, chunk))
+                if len(pending) > threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
         return
     ctx = multiprocessing.get_context("spawn")  # TF is not fork-safe
     with ctx.Pool(options.num_processes, initializer=_init_worker,
