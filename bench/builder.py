@@ -1,7 +1,8 @@
 """Benchmark: data-builder throughput (tokens/s) against a pure-Python WordPiece baseline.
 
 Ours: `electra_tf.data.preprocess.build` end to end (read, tokenize with tensorflow-text,
-pack, serialize, write shards) over the corpus, with 1 and 2 processes.
+pack, serialize, write shards) over the corpus: one process with one worker thread, one process
+with its default pool (a thread per core), and 2 processes.
 Baseline: only the tokenization step of the official builder, in pure Python
 (bench/pure_python_wordpiece.py) over a sample of the same lines, on one process. It leaves
 out packing and writing, so it flatters the baseline; its ids are checked against ours first.
@@ -17,6 +18,7 @@ import argparse
 import glob
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -50,25 +52,35 @@ def baseline(vocab: tokenization.Vocab, lines: list[str]) -> dict:
     py = PurePythonWordPiece({t: i for i, t in enumerate(vocab.tokens)})
     tf_tok = tokenization.WordPieceTokenizer(vocab)
     ours = tf_tok.tokenize(__import__("tensorflow").constant(lines)).to_list()
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _cpu_seconds()
     theirs = [py.ids(line) for line in lines]
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, _cpu_seconds() - cpu
     same = sum(a == b for a, b in zip(ours, theirs))
     tokens = sum(len(x) for x in theirs)
     return {"impl": "pure-python wordpiece (tokenize only)", "processes": 1,
             "lines": len(lines), "tokens": tokens, "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2), "tokens_per_cpu_s": round(tokens / cpu),
             "tokens_per_s": round(tokens / seconds), "lines_equal_to_ours": same}
 
 
-def ours(files: list[str], vocab: tokenization.Vocab, processes: int) -> dict:
+def _cpu_seconds() -> float:
+    """CPU time of this process's threads and of its finished child processes."""
+    own, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
+                                                     resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def ours(files: list[str], vocab: tokenization.Vocab, processes: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        t = time.perf_counter()
-        info = preprocess.build(files, vocab, out,
-                                preprocess.BuildOptions(num_processes=processes))
-        seconds = time.perf_counter() - t
+        t, cpu = time.perf_counter(), _cpu_seconds()
+        info = preprocess.build(files, vocab, out, preprocess.BuildOptions(
+            num_processes=processes, num_threads=threads))
+        seconds, cpu = time.perf_counter() - t, _cpu_seconds() - cpu
     return {"impl": "electra-tf builder (read+tokenize+pack+write)", "processes": processes,
+            "threads": (threads or min(8, os.cpu_count() or 1)) if processes == 1 else 1,
             "documents": info["documents"], "tokens": info["tokens"],
             "examples": info["train_examples"], "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2), "tokens_per_cpu_s": round(info["tokens"] / cpu),
             "tokens_per_s": round(info["tokens"] / seconds)}
 
 
@@ -86,8 +98,9 @@ def main() -> None:
     vocab = tokenization.load_vocab(a.vocab)
     lines = sample_lines(files, a.baseline_lines_per_file)
     records = []
-    for r in range(a.rounds):  # alternate: baseline, 1 process, 2 processes
-        for rec in (baseline(vocab, lines), ours(files, vocab, 1), ours(files, vocab, 2)):
+    for r in range(a.rounds):  # alternate: baseline, 1 thread, 1 process (all cores), 2 processes
+        for rec in (baseline(vocab, lines), ours(files, vocab, 1, 1), ours(files, vocab, 1, 0),
+                    ours(files, vocab, 2, 0)):
             rec.update(round=r, corpus=[os.path.basename(f) for f in files], cpus=os.cpu_count())
             records.append(rec)
             print(json.dumps(rec), flush=True)
@@ -95,13 +108,16 @@ def main() -> None:
                 f.write(json.dumps(rec) + "\n")
     med = {}
     for rec in records:
-        med.setdefault((rec["impl"], rec["processes"]), []).append(rec["tokens_per_s"])
-    base = statistics.median(med[("pure-python wordpiece (tokenize only)", 1)])
-    print("\n| implementation | processes | tokens/s (median) | x baseline | x baseline per "
-          "process |\n|---|---|---|---|---|")
-    for (impl, procs), values in med.items():
-        m = statistics.median(values)
-        print(f"| {impl} | {procs} | {m:,.0f} | {m / base:.1f} | {m / base / procs:.1f} |")
+        key = (rec["impl"], rec["processes"], rec.get("threads", 1))
+        med.setdefault(key, []).append((rec["tokens_per_s"], rec["tokens_per_cpu_s"]))
+    base = [statistics.median(v) for v in zip(*med[("pure-python wordpiece (tokenize only)", 1,
+                                                     1)])]
+    print("\n| implementation | processes | worker threads | tokens/s (median) | x baseline | "
+          "tokens per CPU-second (median) | x baseline |\n|---|---|---|---|---|---|---|")
+    for (impl, procs, threads), values in med.items():
+        m, c = (statistics.median(v) for v in zip(*values))
+        print(f"| {impl} | {procs} | {threads} | {m:,.0f} | {m / base[0]:.1f} | {c:,.0f} | "
+              f"{c / base[1]:.1f} |")
 
 
 if __name__ == "__main__":

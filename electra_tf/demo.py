@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     times["data"] = stage(
         "1/4 vocabulary + TFRecord shards", "build_pretraining_dataset.py",
         f"--input={a.corpus}", f"--output_dir={data}", f"--learn_vocab_size={a.vocab_size}",
-        f"--max_seq_length={a.max_seq_length}", "--eval_fraction=0.02", "--num_processes=2",
+        f"--max_seq_length={a.max_seq_length}", "--eval_fraction=0.02",
         "--overwrite")
     log_every = max(10, a.pretrain_steps // 12)
     times["pretrain"] = stage(

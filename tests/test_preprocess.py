@@ -87,19 +87,23 @@ def test_every_token_once_except_truncations(built, vocab):
     assert info["tokens"] == len(words)
 
 
-def test_deterministic_across_process_counts_and_eval_split(tmp_path, vocab):
+def test_deterministic_across_thread_and_process_counts_and_eval_split(tmp_path, vocab):
     corpus = write_corpus(tmp_path / "c.txt", 300, seed=3)
     opts = dict(max_seq_length=48, num_shards=2, eval_fraction=0.1, lines_per_chunk=40)
-    a = preprocess.build([str(corpus)], vocab, str(tmp_path / "a"),
-                         preprocess.BuildOptions(num_processes=1, **opts))
-    b = preprocess.build([str(corpus)], vocab, str(tmp_path / "b"),
-                         preprocess.BuildOptions(num_processes=2, **opts))
+    runs = {"1 thread": dict(num_threads=1), "3 threads": dict(num_threads=3),
+            "2 processes": dict(num_processes=2)}
+    infos = {name: preprocess.build([str(corpus)], vocab, str(tmp_path / str(i)),
+                                    preprocess.BuildOptions(**run, **opts))
+             for i, (name, run) in enumerate(runs.items())}
     for prefix in ("pretrain_data", "eval_data"):
-        ra = read_examples(str(tmp_path / "a" / f"{prefix}*"))
-        rb = read_examples(str(tmp_path / "b" / f"{prefix}*"))
-        assert ra == rb and ra
-    assert a["eval_documents"] == b["eval_documents"] and 10 < a["eval_documents"] < 60
-    assert a["eval_shards"] == ["eval_data.tfrecord-00000-of-00001"]
+        got = [read_examples(str(tmp_path / str(i) / f"{prefix}*")) for i in range(len(runs))]
+        assert got[0] and got[0] == got[1] == got[2], prefix
+    counts = [{k: v for k, v in info.items() if k not in ("seconds", "tokens_per_second",
+                                                          "arguments")}
+              for info in infos.values()]
+    assert counts[0] == counts[1] == counts[2]
+    assert 10 < counts[0]["eval_documents"] < 60
+    assert counts[0]["eval_shards"] == ["eval_data.tfrecord-00000-of-00001"]
 
 
 def test_gz_input_and_info_file(tmp_path, vocab):

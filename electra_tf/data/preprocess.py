@@ -10,8 +10,9 @@ segment_ids: the names of the official and NVIDIA builders, so records are inter
 
 Pipeline of one process: read (main thread) -> tokenize (tensorflow-text, in a thread) ->
 pack (electra_tf/data/packing.py, the official algorithm, compiled) -> serialize
-(electra_tf/data/records.py) -> write; with --num_processes, chunks of whole documents go to a
-pool in order, so the output is the same for any process count.
+(electra_tf/data/records.py) -> write. Chunks of whole documents go to a pool of threads (or,
+with num_processes > 1, of processes) and come back in order, so the output is the same for any
+thread or process count.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class BuildOptions:
     max_seq_length: int = 128
     num_shards: int = 0  # 0 = sized to the corpus
     num_processes: int = 1
+    num_threads: int = 0  # threads of the one-process build; 0 = one per core, at most 8
     seed: int = 0
     eval_fraction: float = 0.0
     lower_case: bool = True
@@ -277,25 +279,29 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
 
 
 def _run(files, vocab, options, stats) -> Iterator[dict]:
+    """Processed chunks in corpus order (so the shards do not depend on the parallelism).
+
+    One process: a thread pool tokenizes (TF kernels), packs and encodes (nogil kernels) whole
+    chunks while this thread reads and writes. More: spawned processes (TF is not fork-safe),
+    whose crash raises BrokenProcessPool here instead of hanging the build."""
     chunks = _chunks(iter_documents(files, options.strict, stats), options.lines_per_chunk)
     if options.num_processes <= 1:
         _init_worker(vocab, options)
-        # Threads tokenize (TF kernels), pack and encode (Numba, nogil) whole chunks in
-        # parallel while this thread reads and writes; results are taken in order.
-        threads = max(1, min(8, os.cpu_count() or 1))
-        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-            pending: collections.deque = collections.deque()
-            for chunk in chunks:
-                pending.append(pool.submit(_process_chunk, chunk))
-                if len(pending) > threads:
-                    yield pending.popleft().result()
-            while pending:
+        workers = options.num_threads or max(1, min(8, os.cpu_count() or 1))
+        pool = concurrent.futures.ThreadPoolExecutor(workers)
+    else:
+        workers = options.num_processes
+        pool = concurrent.futures.ProcessPoolExecutor(
+            workers, multiprocessing.get_context("spawn"), initializer=_init_worker,
+            initargs=(vocab, options))
+    with pool:
+        pending: collections.deque = collections.deque()  # at most workers + 1 chunks in flight
+        for chunk in chunks:
+            pending.append(pool.submit(_process_chunk, chunk))
+            if len(pending) > workers:
                 yield pending.popleft().result()
-        return
-    ctx = multiprocessing.get_context("spawn")  # TF is not fork-safe
-    with ctx.Pool(options.num_processes, initializer=_init_worker,
-                  initargs=(vocab, options)) as pool:
-        yield from pool.imap(_process_chunk, chunks)  # ordered: deterministic shards
+        while pending:
+            yield pending.popleft().result()
 
 
 def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
