@@ -8,9 +8,9 @@ a blank line between documents. Output, in `output_dir`:
 Features, int64 [max_seq_length]: input_ids ([CLS] A [SEP] B [SEP] + padding), input_mask,
 segment_ids: the names of the official and NVIDIA builders, so records are interchangeable.
 
-Pipeline of one process: read (main thread) -> tokenize (tensorflow-text, in a thread) ->
-pack (electra_tf/data/packing.py, the official algorithm, compiled) -> serialize
-(electra_tf/data/records.py) -> write. Chunks of whole documents go to a pool of threads (or,
+Pipeline: read (main thread) -> tokenize (tensorflow-text) -> pack (electra_tf/data/packing.py,
+the official algorithm, compiled) -> serialize (electra_tf/data/records.py) -> write (main
+thread). Chunks of whole documents go to a pool of threads (or,
 with num_processes > 1, of processes) and come back in order, so the output is the same for any
 thread or process count.
 """
@@ -144,7 +144,7 @@ def _process_chunk(chunk: tuple[int, list[list[str]]]) -> dict:
 def _tokenize_chunk(chunk: tuple[int, list[list[str]]]) -> tuple:
     """(first index, docs) -> (first index, docs, lines, ids int32, line splits int64, [UNK]s).
 
-    Mostly TF kernels, which release the GIL: one process overlaps it with packing."""
+    TF kernels, which release the GIL, so the pool's threads tokenize in parallel."""
     first_index, docs = chunk
     tokenizer: WordPieceTokenizer = _WORKER["tokenizer"]
     lines = [line for doc in docs for line in doc]
