@@ -189,6 +189,14 @@ class WordPieceTokenizer:
         """[B] UTF-8 strings -> [B, (pieces)] int64 ragged ids."""
         return self._tokenizer.tokenize(texts)
 
+    def tokenize_with_offsets(self, texts: tf.Tensor
+                              ) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
+        """[B] UTF-8 strings -> ids, start and end byte offsets of each piece, [B, (pieces)]."""
+        ids, starts, ends = self._tokenizer.tokenize_with_offsets(texts)
+        if ids.ragged_rank == 2:  # [B, (words), (pieces)] in some tensorflow-text versions
+            ids, starts, ends = (t.merge_dims(-2, -1) for t in (ids, starts, ends))
+        return ids, starts, ends
+
     def ids(self, text: str) -> list[int]:
         """One string -> its ids (convenience for tests and tools)."""
         return self.tokenize(tf.constant([text]))[0].numpy().tolist()

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import tensorflow as tf
 
 from electra_tf import tokenization
 
@@ -50,6 +51,12 @@ def test_tokenizer_lowercases_strips_accents_and_splits_pieces(tmp_path):
     assert tok.ids("zzz") == [vocab.unk_id]
     assert tokenization.WordPieceTokenizer(vocab, lower_case=False).ids("Hello") == [
         vocab.unk_id]
+    text = "Hello CAFÉ unbelievable!"
+    ids, starts, ends = tok.tokenize_with_offsets(tf.constant([text, "zzz"]))
+    assert ids.to_list() == [[5, 6, 7, 8, 9, 10], [vocab.unk_id]]
+    raw = text.encode("utf-8")  # byte offsets: É is two bytes
+    assert [raw[s:e].decode() for s, e in zip(starts[0].numpy(), ends[0].numpy())] == [
+        "Hello", "CAFÉ", "un", "believ", "able", "!"]
 
 
 def test_builder_tokenization_matches_reference_vocab_on_real_text(shared_dir):

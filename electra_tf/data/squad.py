@@ -72,11 +72,7 @@ class SquadFeatures:
 
 def _pieces_with_spans(tokenizer: WordPieceTokenizer, texts: list[str]):
     """Each text -> (piece ids, [(char start, char end)]) via the tokenizer's byte offsets."""
-    # tensorflow-text's BertTokenizer (words x pieces) and FastBertTokenizer (pieces) both
-    # offer offsets; WordPieceTokenizer keeps the one instance the data builder uses.
-    ids, starts, ends = tokenizer._tokenizer.tokenize_with_offsets(tf.constant(texts))
-    if ids.ragged_rank == 2:
-        ids, starts, ends = (t.merge_dims(-2, -1) for t in (ids, starts, ends))
+    ids, starts, ends = tokenizer.tokenize_with_offsets(tf.constant(texts))  # [B, (pieces)]
     out = []
     for text, row_ids, row_starts, row_ends in zip(texts, ids.to_list(), starts.to_list(),
                                                    ends.to_list()):
