@@ -45,6 +45,8 @@ flags.DEFINE_list("text_columns", ["text"], "One or two text columns (names; ind
 flags.DEFINE_string("label_column", "label", "Label column (name or index; conll: index).")
 flags.DEFINE_bool("has_header", True, "Generic tsv/csv files start with a header row.")
 flags.DEFINE_list("labels", [], "Label set in output order (default: the training labels).")
+flags.DEFINE_bool("test_has_labels", False, "Generic tasks: the test file has the label column "
+                  "too; report test metrics (test_<metric>) beside dev's.")
 # Recipe.
 flags.DEFINE_integer("max_seq_length", None, "Sequence length (default 128; SQuAD 512).")
 flags.DEFINE_integer("batch_size", 32, "Global training batch size.")
@@ -118,7 +120,8 @@ def resolve_task():
     if FLAGS.task.lower() == "generic":
         return tasks.generic_spec("generic", FLAGS.task_type, FLAGS.format,
                                   tuple(FLAGS.text_columns), FLAGS.label_column,
-                                  FLAGS.has_header, tuple(FLAGS.labels))
+                                  FLAGS.has_header, tuple(FLAGS.labels),
+                                  test_labels=FLAGS.test_has_labels)
     return tasks.get_task(FLAGS.task)
 
 

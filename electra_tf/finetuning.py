@@ -349,8 +349,10 @@ def run_seed(cfg: FinetuneConfig, data: TaskData, seed: int,
     for split, sets in (("dev", data.dev), ("test", data.test)):
         for eval_set in sets:
             outputs = step_fn.predict_all(eval_set.encoded.features)
-            scores, predictions = evaluate(cfg, data, eval_set, outputs, split == "dev")
-            prefix = "" if eval_set.name == split else f"{eval_set.name}_"
+            scores, predictions = evaluate(cfg, data, eval_set, outputs,
+                                           split == "dev" or cfg.task.test_labels)
+            prefix = ("" if split == "dev" else "test_") + (
+                "" if eval_set.name == split else f"{eval_set.name}_")
             result.update({f"{prefix}{k}": float(v) for k, v in scores.items()})
             write_predictions(cfg, data, eval_set, split, predictions, seed_dir)
     write_atomic(metrics_path, json.dumps(result, indent=2, sort_keys=True).encode())

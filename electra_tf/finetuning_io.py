@@ -16,7 +16,8 @@ Predictions (`write_predictions`), under the seed's directory:
   word gold prediction (conlleval's input); SQuAD: *_predictions.json (answers after the
   no-answer threshold), *_null_odds.json, *_nbest.json.
   test: GLUE tasks in the GLUE submission format (test/<CoLA|SST-2|...>.tsv: index,
-  prediction); other tasks test[_<name>]_predictions.tsv / .txt / .json.
+  prediction); other tasks test[_<name>]_predictions.tsv / .txt / .json (with the gold
+  column when the task's test_labels is set).
 """
 
 from __future__ import annotations
@@ -123,10 +124,11 @@ def write_predictions(cfg, data, eval_set, split: str, predictions, seed_dir: st
         _write(f"{seed_dir}/test/{names[eval_set.name]}.tsv",
                "index\tprediction\n" + "\n".join(rows) + "\n")
         return
-    header = "id\tprediction" if split == "test" else "id\tlabel\tprediction"
+    labelled = split != "test" or spec.test_labels
+    header = "id\tlabel\tprediction" if labelled else "id\tprediction"
     rows = []
     for example, p in zip(examples, predictions):
         value = f"{p:.6g}" if isinstance(p, float) else p
-        rows.append(f"{example.id}\t{value}" if split == "test"
-                    else f"{example.id}\t{example.label}\t{value}")
+        rows.append(f"{example.id}\t{example.label}\t{value}" if labelled
+                    else f"{example.id}\t{value}")
     _write(f"{seed_dir}/{stem}_predictions.tsv", header + "\n" + "\n".join(rows) + "\n")

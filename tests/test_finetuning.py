@@ -14,6 +14,7 @@ from test_tasks import NER, write_conll, write_glue, write_squad, write_vocab
 from electra_tf import convert, optimization
 from electra_tf.config import ConfigError, ModelConfig
 from electra_tf.data import tasks
+from electra_tf.data.preprocess import DataError
 from electra_tf.finetuning import FinetuneConfig, run
 from electra_tf.finetuning_io import initialize
 from electra_tf.heads import build_task_model
@@ -179,22 +180,46 @@ def test_squad_end_to_end(vocab, tmp_path, version):
     assert (seed_dir / "dev_null_odds.json").exists() == (version == "2.0")
 
 
-def test_generic_jsonl_pairs_end_to_end(vocab, tmp_path):
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 48), ("dev", 16)):
+def write_yesno(directory, splits, seed=0):
+    rng = np.random.default_rng(seed)
+    for split, n in splits:
         rows = []
         for _ in range(n):
             y = str(rng.choice(["yes", "no"]))
             word = "good" if y == "yes" else "bad"
             rows.append(json.dumps({"q": "is it good ?", "p": f"the film was {word} .",
                                     "answer": y}))
-        (tmp_path / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
+        (directory / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
+
+
+def test_generic_jsonl_pairs_end_to_end(vocab, tmp_path):
+    write_yesno(tmp_path, (("train", 48), ("dev", 16)))
     spec = tasks.generic_spec("yesno", "classification", "jsonl", ("q", "p"), "answer")
     median, seed_dir = finetune(vocab, spec, tmp_path, tmp_path / "out", epochs=1.0)
     assert set(median) == {"accuracy", "macro_f1"}
     assert not (seed_dir / "test_predictions.tsv").exists()  # no test file: nothing written
     saved = json.loads((tmp_path / "out" / "finetune_config.json").read_text())
     assert saved["task"]["labels"] == ["no", "yes"]  # learned from train, kept for export
+
+
+def test_generic_labelled_test_file_is_scored(vocab, tmp_path):
+    write_yesno(tmp_path, (("train", 64), ("dev", 16), ("test", 24)))
+    spec = tasks.generic_spec("yesno", "classification", "jsonl", ("q", "p"), "answer",
+                              test_labels=True)
+    median, seed_dir = finetune(vocab, spec, tmp_path, tmp_path / "out", epochs=1.0)
+    assert set(median) == {"accuracy", "macro_f1", "test_accuracy", "test_macro_f1"}
+    gold = [json.loads(line)["answer"] for line in
+            (tmp_path / "test.jsonl").read_text().splitlines()]
+    rows = [line.split("\t") for line in
+            (seed_dir / "test_predictions.tsv").read_text().splitlines()[1:]]
+    predicted = [row[-1] for row in rows]
+    assert len(predicted) == 24
+    assert [row[1] for row in rows] == gold  # the gold column, as in dev's file
+    assert median["test_accuracy"] == pytest.approx(np.mean(np.array(gold) == predicted))
+    (tmp_path / "test.jsonl").write_text(json.dumps(
+        {"q": "is it good ?", "p": "the film was good .", "answer": "maybe"}) + "\n")
+    with pytest.raises(DataError, match=r"\(test split\).*'maybe'"):
+        finetune(vocab, spec, tmp_path, tmp_path / "out2", epochs=1.0)
 
 
 @pytest.mark.slow
@@ -233,7 +258,8 @@ def test_cli_seeds_median_table_and_resume(vocab, tmp_path):
         "--task=generic", f"--data_dir={data}", f"--vocab_file={vocab.path}",
         f"--config_json={tmp_path / 'model.json'}", "--model_size=tiny", "--text_columns=1",
         "--label_column=0", "--nohas_header", "--max_seq_length=16", "--batch_size=16",
-        "--epochs=2", "--num_seeds=3", "--log_every=4", "--steps_per_loop=4"]) + "\n")
+        "--epochs=2", "--num_seeds=3", "--log_every=4", "--steps_per_loop=4",
+        "--test_has_labels"]) + "\n")
     out = tmp_path / "out"
     result = cli(f"--flagfile={flagfile}", f"--output_dir={out}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -243,7 +269,8 @@ def test_cli_seeds_median_table_and_resume(vocab, tmp_path):
         assert value == pytest.approx(float(np.median(
             [saved["seeds"][s][metric] for s in ("0", "1", "2")])))
     table = result.stdout.strip().splitlines()
-    assert table[0].split() == ["seed", "accuracy", "macro_f1"] and table[-1].startswith("median")
+    assert table[0].split() == ["seed", "accuracy", "macro_f1", "test_accuracy",
+                                "test_macro_f1"] and table[-1].startswith("median")
     progress = [ln for ln in result.stderr.splitlines() if "ETA" in ln]
     assert len(progress) == 3 * 2  # 8 steps, every 4
     # throughput measured after the first (traced) step: known from the first line on

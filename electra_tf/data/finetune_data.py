@@ -56,8 +56,11 @@ def prepare(cfg: FinetuneConfig, tokenizer: WordPieceTokenizer) -> TaskData:
         labels = tasks.label_list(spec, train) if spec.kind != "regression" else ()
         where = f"{cfg.data_dir}/{spec.split_files('train')[0][1]}"
         tasks.check_labels(spec, labels, train, where)
-        for name, examples in splits["dev"].items():
-            tasks.check_labels(spec, labels, examples, f"{cfg.data_dir} ({name} split)")
+        scored = ("dev", "test") if spec.test_labels else ("dev",)
+        for split in scored:
+            for name, examples in splits[split].items():
+                where = name if name == split else f"{split}/{name}"
+                tasks.check_labels(spec, labels, examples, f"{cfg.data_dir} ({where} split)")
         if spec.kind == "regression":
             label_range = tasks.regression_range(spec, train)
 
@@ -91,7 +94,7 @@ def prepare(cfg: FinetuneConfig, tokenizer: WordPieceTokenizer) -> TaskData:
         eval_sets[split] = []
         for (name, examples), (_, filename) in zip(splits[split].items(),
                                                    spec.split_files(split)):
-            encoded = encode(examples, split != "test")
+            encoded = encode(examples, split != "test" or spec.test_labels)
             report(f"{split}/{name}", examples, encoded)
             eval_sets[split].append(EvalSet(name, examples, encoded,
                                             f"{cfg.data_dir}/{filename}"))

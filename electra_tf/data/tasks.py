@@ -42,6 +42,8 @@ class TaskSpec:
     labels: the label set in output order; empty = learned from the training file (sorted).
     label_range: regression targets are scaled to [0, 1] by (y - low) / (high - low), as the
       official STS-B (0, 5); empty = the training file's range.
+    test_labels: the test files carry the label column too: test metrics are computed as for
+      dev and reported as test_<metric> (GLUE's test files have no labels: off for presets).
     """
 
     name: str
@@ -58,6 +60,7 @@ class TaskSpec:
     metrics: tuple[str, ...] = ("accuracy",)
     submission_name: tuple[str, ...] = ()  # GLUE: file names of the test predictions
     squad_v2: bool = False
+    test_labels: bool = False
     epochs: int = 3
 
     def __post_init__(self) -> None:
@@ -148,7 +151,8 @@ def get_task(name: str) -> TaskSpec:
 
 def generic_spec(name: str, kind: str, fmt: str, text_columns: tuple[str, ...],
                  label_column: str, has_header: bool = True, labels: tuple[str, ...] = (),
-                 metrics: tuple[str, ...] = (), epochs: int = 3) -> TaskSpec:
+                 metrics: tuple[str, ...] = (), epochs: int = 3,
+                 test_labels: bool = False) -> TaskSpec:
     """A user task from TSV, CSV or JSON Lines files train/dev/test.<format>."""
     if kind not in ("classification", "regression", "tagging"):
         raise DataError(f"generic task kind must be classification, regression or tagging, "
@@ -158,7 +162,8 @@ def generic_spec(name: str, kind: str, fmt: str, text_columns: tuple[str, ...],
     ext = {"tsv": "tsv", "csv": "csv", "jsonl": "jsonl", "conll": "txt"}.get(fmt, fmt)
     return TaskSpec(name=name, kind=kind, format=fmt, text_columns=tuple(text_columns),
                     label_column=label_column, has_header=has_header, labels=tuple(labels),
-                    metrics=tuple(metrics) or default, files=_files(ext), epochs=epochs)
+                    metrics=tuple(metrics) or default, files=_files(ext), epochs=epochs,
+                    test_labels=test_labels)
 
 
 def spec_from_json(path: str) -> TaskSpec:
@@ -166,7 +171,7 @@ def spec_from_json(path: str) -> TaskSpec:
     with tf.io.gfile.GFile(path) as f:
         data = json.load(f)
     known = {"name", "kind", "format", "text_columns", "label_column", "has_header", "labels",
-             "metrics", "epochs"}
+             "metrics", "epochs", "test_labels"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise DataError(f"{path}: unknown task key(s) {unknown}; expected some of "
@@ -299,7 +304,7 @@ def read_split(spec: TaskSpec, data_dir: str, split: str) -> dict[str, list[Exam
             if split == "test":
                 continue
             raise DataError(f"{path}: {split} file of task {spec.name!r} not found")
-        with_labels = split != "test"
+        with_labels = split != "test" or spec.test_labels
         if spec.format == "conll":
             examples = read_conll(path, spec.label_column, with_labels)
         elif spec.format == "squad":
