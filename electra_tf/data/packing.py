@@ -10,9 +10,10 @@ index), and the target length is drawn afresh at each document's start (the offi
 carries it over).
 
 Why compiled: the loop visits every sentence and document (millions on a real corpus); in pure
-Python it took ~4 s of a 7-8 s build of the 37 MB shared corpus, compiled 0.06 s. The kernels are Numba `njit` functions over flat
-arrays (compiled on first use, then cached on disk); tests/test_packing.py checks them against a
-plain-Python transcription of the algorithm. `nogil`: a thread packs while another tokenizes.
+Python it took ~4 s of a 7-8 s build of the 37 MB shared corpus, compiled 0.06 s. The kernels
+are Numba `njit` functions over flat arrays (compiled on first use, then cached on disk);
+tests/test_packing.py checks them against a plain-Python transcription of the algorithm.
+`nogil`: a thread packs while another tokenizes.
 
 Random source: SplitMix64 keyed by (seed, document index, stream), in wrapping uint64
 arithmetic; stream 0 drives the packing, stream 1 the held-out choice of a document.
