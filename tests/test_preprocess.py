@@ -199,11 +199,17 @@ def test_cli_bad_vocab_is_one_clear_line(tmp_path):
 def test_cli_learns_vocab_and_checks_size(tmp_path):
     corpus = write_corpus(tmp_path / "c.txt", 50)
     result = run_cli("--input", str(corpus), "--output_dir", str(tmp_path / "o"),
-                     "--learn_vocab_size", "120")
+                     "--learn_vocab_size", "120", "--num_threads", "1")
     assert result.returncode == 0, result.stderr[-2000:]
+    info = json.loads((tmp_path / "o" / "dataset_info.json").read_text())
+    assert info["arguments"]["num_threads"] == 1
     vocab = tokenization.load_vocab(str(tmp_path / "o" / "vocab.txt"))
     assert vocab.tokens[:5] == tokenization.SPECIAL_TOKENS and vocab.size <= 120
     result = run_cli("--input", str(corpus), "--output_dir", str(tmp_path / "o2"),
                      "--vocab_file", str(tmp_path / "o" / "vocab.txt"),
                      "--vocab_size", "999")
     assert result.returncode == 2 and "but the model config's vocab_size is 999" in result.stderr
+    result = run_cli("--input", str(corpus), "--output_dir", str(tmp_path / "o3"),
+                     "--vocab_file", str(tmp_path / "o" / "vocab.txt"), "--num_threads", "-1")
+    assert result.returncode == 2 and "num_threads at least 0" in result.stderr
+    assert not (tmp_path / "o3").exists()

@@ -214,6 +214,9 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
         raise DataError(f"max_seq_length must be at least 8, got {options.max_seq_length}")
     if not 0.0 <= options.eval_fraction < 1.0:
         raise DataError(f"eval_fraction must be in [0, 1), got {options.eval_fraction}")
+    if options.num_processes < 1 or options.num_threads < 0:
+        raise DataError(f"num_processes must be at least 1 and num_threads at least 0 (one per "
+                        f"core), got {options.num_processes} and {options.num_threads}")
     files = expand_inputs(inputs)
     total_bytes = sum(tf.io.gfile.stat(f).length for f in files)
     num_shards = options.num_shards or max(1, min(1000, -(-total_bytes // BYTES_PER_SHARD)))
