@@ -350,7 +350,7 @@ def run_seed(cfg: FinetuneConfig, data: TaskData, seed: int,
         for eval_set in sets:
             outputs = step_fn.predict_all(eval_set.encoded.features)
             scores, predictions = evaluate(cfg, data, eval_set, outputs,
-                                           split == "dev" or cfg.task.test_labels)
+                                           cfg.task.labelled(split))
             prefix = ("" if split == "dev" else "test_") + (
                 "" if eval_set.name == split else f"{eval_set.name}_")
             result.update({f"{prefix}{k}": float(v) for k, v in scores.items()})

@@ -124,7 +124,7 @@ def write_predictions(cfg, data, eval_set, split: str, predictions, seed_dir: st
         _write(f"{seed_dir}/test/{names[eval_set.name]}.tsv",
                "index\tprediction\n" + "\n".join(rows) + "\n")
         return
-    labelled = split != "test" or spec.test_labels
+    labelled = spec.labelled(split)
     header = "id\tlabel\tprediction" if labelled else "id\tprediction"
     rows = []
     for example, p in zip(examples, predictions):

@@ -56,8 +56,7 @@ def prepare(cfg: FinetuneConfig, tokenizer: WordPieceTokenizer) -> TaskData:
         labels = tasks.label_list(spec, train) if spec.kind != "regression" else ()
         where = f"{cfg.data_dir}/{spec.split_files('train')[0][1]}"
         tasks.check_labels(spec, labels, train, where)
-        scored = ("dev", "test") if spec.test_labels else ("dev",)
-        for split in scored:
+        for split in filter(spec.labelled, ("dev", "test")):
             for name, examples in splits[split].items():
                 where = name if name == split else f"{split}/{name}"
                 tasks.check_labels(spec, labels, examples, f"{cfg.data_dir} ({where} split)")
@@ -94,7 +93,7 @@ def prepare(cfg: FinetuneConfig, tokenizer: WordPieceTokenizer) -> TaskData:
         eval_sets[split] = []
         for (name, examples), (_, filename) in zip(splits[split].items(),
                                                    spec.split_files(split)):
-            encoded = encode(examples, split != "test" or spec.test_labels)
+            encoded = encode(examples, spec.labelled(split))
             report(f"{split}/{name}", examples, encoded)
             eval_sets[split].append(EvalSet(name, examples, encoded,
                                             f"{cfg.data_dir}/{filename}"))

@@ -81,6 +81,10 @@ class TaskSpec:
     def split_files(self, split: str) -> tuple[tuple[str, str], ...]:
         return dict(self.files).get(split, ())
 
+    def labelled(self, split: str) -> bool:
+        """Whether the split's files carry labels (read, checked and scored)."""
+        return split != "test" or self.test_labels
+
 
 @dataclasses.dataclass
 class Example:
@@ -304,7 +308,7 @@ def read_split(spec: TaskSpec, data_dir: str, split: str) -> dict[str, list[Exam
             if split == "test":
                 continue
             raise DataError(f"{path}: {split} file of task {spec.name!r} not found")
-        with_labels = split != "test" or spec.test_labels
+        with_labels = spec.labelled(split)
         if spec.format == "conll":
             examples = read_conll(path, spec.label_column, with_labels)
         elif spec.format == "squad":
