@@ -72,12 +72,12 @@ def _cpu_seconds() -> float:
 
 def ours(files: list[str], vocab: tokenization.Vocab, processes: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
+        options = preprocess.BuildOptions(num_processes=processes, num_threads=threads)
         t, cpu = time.perf_counter(), _cpu_seconds()
-        info = preprocess.build(files, vocab, out, preprocess.BuildOptions(
-            num_processes=processes, num_threads=threads))
+        info = preprocess.build(files, vocab, out, options)
         seconds, cpu = time.perf_counter() - t, _cpu_seconds() - cpu
     return {"impl": "electra-tf builder (read+tokenize+pack+write)", "processes": processes,
-            "threads": (threads or min(8, os.cpu_count() or 1)) if processes == 1 else 1,
+            "threads": preprocess.worker_count(options) if processes == 1 else 1,
             "documents": info["documents"], "tokens": info["tokens"],
             "examples": info["train_examples"], "seconds": round(seconds, 2),
             "cpu_seconds": round(cpu, 2), "tokens_per_cpu_s": round(info["tokens"] / cpu),

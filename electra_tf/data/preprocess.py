@@ -281,6 +281,14 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
     return info
 
 
+def worker_count(options: BuildOptions) -> int:
+    """Chunks processed at once: the processes, or one process's threads (default: a thread
+    per core, at most 8)."""
+    if options.num_processes > 1:
+        return options.num_processes
+    return options.num_threads or max(1, min(8, os.cpu_count() or 1))
+
+
 def _run(files, vocab, options, stats) -> Iterator[dict]:
     """Processed chunks in corpus order (so the shards do not depend on the parallelism).
 
@@ -288,12 +296,11 @@ def _run(files, vocab, options, stats) -> Iterator[dict]:
     chunks while this thread reads and writes. More: spawned processes (TF is not fork-safe),
     whose crash raises BrokenProcessPool here instead of hanging the build."""
     chunks = _chunks(iter_documents(files, options.strict, stats), options.lines_per_chunk)
+    workers = worker_count(options)
     if options.num_processes <= 1:
         _init_worker(vocab, options)
-        workers = options.num_threads or max(1, min(8, os.cpu_count() or 1))
         pool = concurrent.futures.ThreadPoolExecutor(workers)
     else:
-        workers = options.num_processes
         pool = concurrent.futures.ProcessPoolExecutor(
             workers, multiprocessing.get_context("spawn"), initializer=_init_worker,
             initargs=(vocab, options))
