@@ -219,6 +219,14 @@ def test_generic_csv_and_jsonl_pairs_and_spec_file(tmp_path):
         "name": "pairs", "kind": "regression", "format": "csv", "text_columns": ["a", "b"],
         "label_column": "score"}))
     assert tasks.spec_from_json(str(tmp_path / "spec.json")) == spec
+    (tmp_path / "test.csv").write_text("a,b,score\ngood,bad,0.75\n")
+    assert tasks.read_split(spec, str(tmp_path), "test")["test"][0].label is None
+    (tmp_path / "labelled.json").write_text(json.dumps({
+        "name": "pairs", "kind": "regression", "format": "csv", "text_columns": ["a", "b"],
+        "label_column": "score", "test_labels": True}))
+    labelled = tasks.spec_from_json(str(tmp_path / "labelled.json"))
+    assert labelled.test_labels and labelled.labelled("test") and not spec.labelled("test")
+    assert tasks.read_split(labelled, str(tmp_path), "test")["test"][0].label == "0.75"
     (tmp_path / "bad.json").write_text(json.dumps({"name": "x", "colums": ["a"]}))
     with pytest.raises(DataError, match="unknown task key"):
         tasks.spec_from_json(str(tmp_path / "bad.json"))
