@@ -133,35 +133,23 @@ def _init_worker(vocab: Vocab, options: BuildOptions) -> None:
 
 
 def _process_chunk(chunk: tuple[int, list[list[str]]]) -> dict:
-    """Tokenizes, packs and encodes a chunk of documents.
+    """Tokenizes, packs and encodes a chunk of documents (first document index, documents).
 
     Returns the serialized records in document order, the writer (shard) of each record, their
-    lengths, and the chunk's counts for dataset_info.json.
+    lengths, and the chunk's counts for dataset_info.json. Tokenizing runs TF kernels and
+    packing/encoding nogil kernels, so the pool's threads work in parallel.
     """
-    return _pack_chunk(_tokenize_chunk(chunk))
-
-
-def _tokenize_chunk(chunk: tuple[int, list[list[str]]]) -> tuple:
-    """(first index, docs) -> (first index, docs, lines, ids int32, line splits int64, [UNK]s).
-
-    TF kernels, which release the GIL, so the pool's threads tokenize in parallel."""
     first_index, docs = chunk
+    opt: BuildOptions = _WORKER["options"]
     tokenizer: WordPieceTokenizer = _WORKER["tokenizer"]
+    vocab = tokenizer.vocab
     lines = [line for doc in docs for line in doc]
-    ids, splits = np.zeros(0, np.int32), np.zeros(1, np.int64)
+    ids, splits = np.zeros(0, np.int32), np.zeros(1, np.int64)  # [tokens], [lines + 1]
     if lines:
         ragged = tokenizer.tokenize(tf.constant(lines))  # [lines, (pieces)]
         ids = ragged.flat_values.numpy().astype(np.int32)
         splits = ragged.row_splits.numpy().astype(np.int64)
-    unk = int(np.count_nonzero(ids == tokenizer.vocab.unk_id))
-    return first_index, docs, lines, ids, splits, unk
-
-
-def _pack_chunk(tokenized: tuple) -> dict:
-    first_index, docs, lines, ids, splits, unk = tokenized
-    opt: BuildOptions = _WORKER["options"]
-    vocab = _WORKER["tokenizer"].vocab
-    doc_splits = np.cumsum([0] + [len(doc) for doc in docs], dtype=np.int64)
+    doc_splits = np.cumsum([0] + [len(doc) for doc in docs], dtype=np.int64)  # [docs + 1]
     seed = np.uint64(opt.seed & _MASK64)
     input_ids, lengths, first_ends, example_docs, dropped = packing.pack_documents(
         ids, splits, doc_splits, first_index, seed, opt.max_seq_length, vocab.cls_id,
@@ -178,7 +166,8 @@ def _pack_chunk(tokenized: tuple) -> dict:
     return {"records": records.encode_examples(features), "writer": writer.tolist(),
             "lengths": lengths,
             "counts": {"documents": len(docs), "sentences": len(lines), "tokens": len(ids),
-                       "unk_tokens": unk, "truncated_tokens": int(dropped),
+                       "unk_tokens": int(np.count_nonzero(ids == vocab.unk_id)),
+                       "truncated_tokens": int(dropped),
                        "train_examples": len(lengths) - evals, "eval_examples": evals,
                        "eval_documents": int(np.count_nonzero(held_out))}}
 
