@@ -111,15 +111,21 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
             beta_2 = 1.0 - (1.0 - beta_2) * applied
         if self._decayed[index]:
             variable.assign_sub(lr * c["decay"] * variable)
+        epsilon = c["epsilon"]
         if self.bias_correction:
+            # The kernel steps lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps'): with
+            # eps' = eps * sqrt(1 - b2^t) that is exactly lr * m_hat / (sqrt(v_hat) + eps), the
+            # bias-corrected rule as written (and torch.optim.AdamW's), not Adam's "epsilon hat"
+            # variant, whose eps grows 1 / sqrt(1 - b2^t) times (~30x at step 1) in m_hat's units.
             t = tf.cast(self.iterations + 1, variable.dtype)
             beta_1_power, beta_2_power = tf.pow(c["beta_1"], t), tf.pow(c["beta_2"], t)
+            epsilon = epsilon * tf.sqrt(1.0 - beta_2_power)
         else:
             beta_1_power = beta_2_power = c["zero"]
         tf.raw_ops.ResourceApplyAdam(
             var=_handle(variable), m=_handle(self._m[index]), v=_handle(self._v[index]),
             beta1_power=beta_1_power, beta2_power=beta_2_power, lr=lr, beta1=c["beta_1"],
-            beta2=c["beta_2"], epsilon=c["epsilon"], grad=tf.cast(gradient, variable.dtype))
+            beta2=c["beta_2"], epsilon=epsilon, grad=tf.cast(gradient, variable.dtype))
 
     def _constants(self, dtype) -> dict:
         """The update's constants, created once per graph and dtype (not once per variable)."""

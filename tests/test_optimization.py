@@ -34,10 +34,13 @@ def test_matches_numpy_reference_and_skips_decay_on_layer_norm_and_bias(bias_cor
     dense.build((None, 4))
     norm.build((None, 3))
     variables = [dense.kernel, dense.bias, norm.gamma, norm.beta]
-    start = [v.numpy().copy() + rng.normal(size=v.shape).astype(np.float32) for v in variables]
+    # Drawn here, not added to Keras' unseeded initial values: the same numbers on every run.
+    start = [rng.normal(size=v.shape).astype(np.float32) for v in variables]
     for v, s in zip(variables, start):
         v.assign(s)
-    grads = [[rng.normal(size=v.shape).astype(np.float32) for v in variables] for _ in range(5)]
+    # Gradients from 1e-6 to ~1 in size: where eps sits in the update shows on the small ones.
+    grads = [[(rng.normal(size=v.shape) * 10.0 ** rng.uniform(-6, 0, v.shape)).astype(np.float32)
+              for v in variables] for _ in range(5)]
     opt = AdamWeightDecay(0.01, weight_decay=0.1, bias_correction=bias_correction)
     opt.build(variables)
     for g in grads:
