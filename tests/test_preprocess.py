@@ -132,6 +132,12 @@ def test_progress_counts_bytes_on_disk_so_gz_inputs_end_at_100_percent(tmp_path)
     seen = [stats["bytes_read"] for _ in preprocess.iter_documents(files, False, stats)]
     assert all(a <= b <= total for a, b in zip(seen, seen[1:]))
     assert stats["bytes_read"] == total
+    # Within one file read in a single block, progress moves document by document (it sat at
+    # 0% until the block's end: '0%  ETA nan' for a whole small corpus).
+    stats["bytes_read"] = 0
+    seen = [stats["bytes_read"] for _ in preprocess.iter_documents([str(plain)], False, stats)]
+    assert 0 < seen[len(seen) // 2] < plain.stat().st_size
+    assert len(set(seen)) > len(seen) // 2
 
 
 def test_non_utf8_replaced_and_counted_or_strict_error(tmp_path, vocab):

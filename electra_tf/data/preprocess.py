@@ -107,16 +107,21 @@ def iter_documents(files: Sequence[str], strict: bool, stats: dict) -> Iterator[
         local = "://" not in path  # Python's reader is ~5x faster than GFile for local files
         with (open(path, "rb") if local else tf.io.gfile.GFile(path, "rb")) as raw:
             stream = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
-            line_no = 1
+            line_no, before = 1, 0
             while block := list(itertools.islice(stream, 65536)):  # GFile too
-                for text in _decode_lines(block, path, line_no, strict, stats):
+                after = raw.tell()  # progress in file bytes, as stat() counts them (.gz too)
+                texts = _decode_lines(block, path, line_no, strict, stats)
+                for i, text in enumerate(texts):
                     if text:
                         doc.append(text)
                     elif doc:
+                        # Pro rata within the block: a corpus of one block moves off 0% too.
+                        stats["bytes_read"] = finished + before + (after - before) * i // len(texts)
                         yield doc
                         doc = []
                 line_no += len(block)
-                stats["bytes_read"] = finished + raw.tell()  # progress in file bytes, as stat()
+                before = after
+                stats["bytes_read"] = finished + after
         finished += tf.io.gfile.stat(path).length
         if doc:
             yield doc
@@ -324,7 +329,7 @@ def _prepare_output_dir(output_dir: str, overwrite: bool) -> None:
 
 def _log_progress(counts: dict, stats: dict, total_bytes: int, elapsed: float) -> None:
     done = stats["bytes_read"] / max(1, total_bytes)
-    eta = elapsed * (1 - done) / done if done > 0 else float("nan")
-    logging.info("%.0f%%  %d documents (%.0f/s)  %d tokens (%.0f/s)  ETA %.0f s", 100 * done,
+    eta = f"{elapsed * (1 - done) / done:.0f} s" if done > 0 else "unknown"
+    logging.info("%.0f%%  %d documents (%.0f/s)  %d tokens (%.0f/s)  ETA %s", 100 * done,
                  counts["documents"], counts["documents"] / elapsed, counts["tokens"],
                  counts["tokens"] / elapsed, eta)
