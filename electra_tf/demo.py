@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> dict:
     times["finetune"] = stage(
         "3/4 fine-tuning on sentiment (generic TSV task)", "run_finetuning.py",
         "--task=generic", f"--data_dir={a.task_dir}", "--format=tsv", "--has_header=false",
-        "--text_columns=1", "--label_column=0", f"--vocab_file={data}/vocab.txt",
+        "--text_columns=1", "--label_column=0", "--test_has_labels",
+        f"--vocab_file={data}/vocab.txt",
         f"--init_checkpoint={pretrain}", f"--output_dir={finetune}",
         f"--max_seq_length={a.finetune_max_seq_length}", f"--epochs={a.finetune_epochs}",
         "--learning_rate=3e-4", "--log_every=100",
@@ -176,12 +177,15 @@ def _vocab_config(data: str, out: str) -> str:
 
 def _summary(curves, results, predictions, times, out, png, precision) -> dict:
     last = {tag: curves[tag][-1][1] for tag, _ in CURVES if curves.get(tag)}
-    dev = results.get("median", {})
+    median = results.get("median", {})
+    dev = {k: v for k, v in median.items() if not k.startswith("test_")}
     accuracy = dev.get("accuracy", float("nan"))
+    test_accuracy = median.get("test_accuracy", float("nan"))
     print("\n== summary")
     print(f"pretraining ({precision}, {times['pretrain'] / 60:.1f} min): " + ", ".join(
         f"{tag} {value:.3f}" for tag, value in last.items()))
-    print(f"fine-tuning: dev accuracy {accuracy:.3f} (majority class 0.52)")
+    print(f"fine-tuning: dev accuracy {accuracy:.3f}, test accuracy {test_accuracy:.3f} "
+          "(majority class 0.52)")
     for text, (label, p) in zip(SENTENCES, predictions):
         print(f"  {label:>4s} {p:.2f}  {text}")
     print(f"written under {out}: data/ (vocab.txt, shards), pretrain/ (checkpoints, "
@@ -189,6 +193,7 @@ def _summary(curves, results, predictions, times, out, png, precision) -> dict:
     print("next: README.md -> 'Your corpus to shards', 'Pretraining', 'Fine-tuning', "
           f"'Export and serving'; tensorboard --logdir {out}/pretrain")
     return {"pretraining_last": last, "dev_accuracy": accuracy, "dev_metrics": dev,
+            "test_accuracy": test_accuracy,
             "predictions": [[t, lab, p] for t, (lab, p) in zip(SENTENCES, predictions)],
             "seconds": times, "precision": precision, "curves_png": png}
 

@@ -18,6 +18,11 @@ def test_demo_pipeline_end_to_end_at_a_small_budget(tmp_path):
     saved = json.loads((out / "summary.json").read_text())
     assert saved["dev_accuracy"] == summary["dev_accuracy"] and math.isfinite(
         summary["dev_accuracy"])
+    # The embedded test split has labels: scored like dev, with a gold column in its predictions.
+    results = json.loads((out / "finetune" / "results.json").read_text())
+    assert summary["test_accuracy"] == results["median"]["test_accuracy"]
+    assert 0.0 <= summary["test_accuracy"] <= 1.0
+    assert "test_accuracy" not in summary["dev_metrics"]
     assert set(summary["pretraining_last"]) == {tag for tag, _ in demo.CURVES}
     assert all(math.isfinite(v) for v in summary["pretraining_last"].values())
     assert [p[0] for p in summary["predictions"]] == demo.SENTENCES
