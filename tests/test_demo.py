@@ -18,7 +18,7 @@ def test_demo_pipeline_end_to_end_at_a_small_budget(tmp_path):
     saved = json.loads((out / "summary.json").read_text())
     assert saved["dev_accuracy"] == summary["dev_accuracy"] and math.isfinite(
         summary["dev_accuracy"])
-    # The embedded test split has labels: scored like dev, with a gold column in its predictions.
+    # The embedded test split has labels (--test_has_labels): scored like dev, reported apart.
     results = json.loads((out / "finetune" / "results.json").read_text())
     assert summary["test_accuracy"] == results["median"]["test_accuracy"]
     assert 0.0 <= summary["test_accuracy"] <= 1.0
