@@ -44,18 +44,32 @@ def test_batches_are_masked_with_fixed_shapes(shards):
     assert (batch["input_ids"].numpy() == vocab.mask_id).any()
 
 
-@pytest.mark.parametrize("num_shards", [1, 4])  # by record, by file
-def test_per_host_sharding_covers_every_record_once(shards, num_shards):
+def interleave_determinism(ds) -> set[str]:
+    """The `deterministic` attribute of every parallel interleave in the dataset's graph."""
+    graph = tf.compat.v1.GraphDef.FromString(ds._as_serialized_graph().numpy())
+    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+    return {n.attr["deterministic"].s.decode() for n in nodes if "Interleave" in n.op}
+
+
+# by record (one file), by file, by record over 4 files read in parallel
+@pytest.mark.parametrize("num_shards,pipelines", [(1, 2), (4, 2), (4, 8)])
+def test_per_host_sharding_covers_every_record_once(shards, num_shards, pipelines):
+    """Sharding by record takes every k-th record of an order all hosts must agree on, so the
+    parallel file interleave is deterministic then (even with deterministic=False, the
+    default); by file, each host reads its own files in any order."""
     d, _, spec = shards
     pattern = str(d / f"s{num_shards}" / "pretrain*")
     whole = original_rows(pipeline.pretraining_dataset(pattern, 1, L, spec, training=False))
-    parts = []
-    for host in range(2):
-        ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=host,
-                                         num_replicas_in_sync=2)
-        parts += original_rows(pipeline.pretraining_dataset(pattern, 1, L, spec,
-                                                            training=False, input_context=ctx))
+    parts, modes = [], set()
+    for host in range(pipelines):
+        ctx = tf.distribute.InputContext(num_input_pipelines=pipelines, input_pipeline_id=host,
+                                         num_replicas_in_sync=pipelines)
+        ds = pipeline.pretraining_dataset(pattern, 1, L, spec, training=False, input_context=ctx)
+        modes |= interleave_determinism(ds)
+        parts += original_rows(ds)
     assert sorted(parts) == sorted(whole) and len(whole) > 100
+    by_record = num_shards < pipelines
+    assert modes == {"true" if by_record else "false"}
 
 
 def test_deterministic_and_iterator_checkpoint_resumes_at_same_record(shards, tmp_path):

@@ -103,9 +103,14 @@ def pretraining_dataset(patterns: str | Sequence[str], batch_size: int, max_seq_
         ds = ds.shard(pipelines, pipeline_id)
     if training:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
+    by_record = pipelines > 1 and not by_file
+    # Sharding by record takes every k-th record of one order that every pipeline must agree
+    # on: a non-deterministic interleave (records in whichever order reads finish) would let
+    # two hosts take the same record and skip another, so it is deterministic then.
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(8, len(files)),
-                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    if pipelines > 1 and not by_file:  # every pipeline reads the same order; take every k-th
+                       num_parallel_calls=tf.data.AUTOTUNE,
+                       deterministic=deterministic or by_record)
+    if by_record:
         ds = ds.shard(pipelines, pipeline_id)
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
