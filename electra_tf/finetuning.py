@@ -401,6 +401,9 @@ def run(cfg: FinetuneConfig) -> dict:
                "init_checkpoint": cfg.init_checkpoint}
     write_atomic(f"{cfg.output_dir}/{RESULTS_FILE}",
                  json.dumps(results, indent=2, sort_keys=True).encode())
-    logging.info("%s over %d seed(s):\n%s", cfg.task.name, cfg.num_seeds, table)
+    # The table itself is the CLI's output (stdout); the log says where the numbers are.
+    logging.info("%s over %d seed(s): median %s; per seed in %s/%s", cfg.task.name,
+                 cfg.num_seeds, "  ".join(f"{k} {v:.4f}" for k, v in median.items()),
+                 cfg.output_dir, RESULTS_FILE)
     results["table"] = table
     return results
