@@ -119,6 +119,35 @@ def test_gz_input_and_info_file(tmp_path, vocab):
     assert info["vocab"]["sha256"] == vocab.sha256 and info["length_histogram"]
 
 
+def test_filesystem_paths_read_and_write_like_local_files(tmp_path, vocab):
+    """`gs://`-style inputs and outputs go through tf.io.gfile (GFile reads, atomic renames);
+    TF's in-memory `ram://` filesystem takes that path here and must give the same shards and
+    counts as local files, and the pretraining input must stream them."""
+    from electra_tf.data import pipeline
+
+    plain = write_corpus(tmp_path / "c.txt", 60)
+    root = f"ram://{tmp_path.name}"
+    with tf.io.gfile.GFile(f"{root}/in/a.txt", "wb") as f:
+        f.write(plain.read_bytes())
+    with tf.io.gfile.GFile(f"{root}/in/b.txt.gz", "wb") as f:
+        f.write(gzip.compress(plain.read_bytes()))
+    options = preprocess.BuildOptions(max_seq_length=32, num_shards=2, eval_fraction=0.2)
+    remote = preprocess.build([f"{root}/in/*"], vocab, f"{root}/out", options)
+    local = preprocess.build([str(plain)] * 2, vocab, str(tmp_path / "out"), options)
+    for key in ("documents", "tokens", "train_examples", "eval_examples"):
+        assert remote[key] == local[key] > 0, key
+    assert sorted(tf.io.gfile.listdir(f"{root}/out")) == sorted(
+        p.name for p in (tmp_path / "out").iterdir())
+    for prefix in ("pretrain", "eval"):
+        assert read_examples(f"{root}/out/{prefix}*") == read_examples(
+            str(tmp_path / "out" / f"{prefix}*"))
+    spec = pipeline.MaskingSpec(0.15, 4, vocab.mask_id, vocab.never_masked_ids)
+    batch = next(iter(pipeline.pretraining_dataset(f"{root}/out/pretrain*", 4, 32, spec)))
+    assert batch["input_ids"].shape == (4, 32)
+    with pytest.raises(preprocess.DataError, match="--overwrite"):
+        preprocess.build([f"{root}/in/*"], vocab, f"{root}/out", options)
+
+
 def test_progress_counts_bytes_on_disk_so_gz_inputs_end_at_100_percent(tmp_path):
     """The progress line divides bytes read by the inputs' size on disk: for a .gz input it
     must count compressed bytes (it counted decompressed ones: '326%  ETA -7 s')."""
