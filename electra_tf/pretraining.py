@@ -232,6 +232,19 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
                 logging.info("stopping at step %d (%s); checkpoint saved", step,
                              "SIGTERM" if stop["term"] else "--stop_after")
                 break
+    except tf.errors.DataLossError:
+        # A corrupt or truncated record somewhere in a shard (the first records were checked
+        # at the start); TF's message names no file, so find it before stopping.
+        files = train_files + (pipeline.list_files(opts.eval_files) if opts.eval_files else [])
+        logging.error("a record failed its checksum; reading all %d shards to find it",
+                      len(files))
+        bad = pipeline.find_corrupt_files(files)
+        if not bad:
+            raise
+        raise DataError(f"{'; '.join(bad)} (checksum mismatch or truncated file), met after "
+                        f"step {step}; the last checkpoint ({manager.latest_checkpoint}) is "
+                        "kept: rebuild the shard or leave it out of the file pattern, then "
+                        "rerun the same command to resume") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
         writer.flush()

@@ -1,5 +1,7 @@
 """Pretraining input pipeline: batches, per-host sharding, resumption, schema checks."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -116,3 +118,26 @@ def test_schema_errors_name_the_file(shards, tmp_path):
         pipeline.pretraining_dataset(str(tmp_path / "cut.tfrecord"), 2, L, spec)
     with pytest.raises(preprocess.DataError, match=r"missing-\*: matches no TFRecord file"):
         pipeline.pretraining_dataset(str(tmp_path / "missing-*"), 2, L, spec)
+
+
+def test_corrupt_records_past_the_first_are_found_and_named(shards, tmp_path):
+    """Only the first record of a shard is checked up front; a bad record later fails inside
+    tf.data with 'corrupted record at N' and no file name: find_corrupt_files names it."""
+    d, _, spec = shards
+    files = sorted((d / "s4").glob("pretrain*"))
+    copies = []
+    for f in files:
+        copies.append(tmp_path / f.name)
+        copies[-1].write_bytes(f.read_bytes())
+    flipped = bytearray(copies[2].read_bytes())
+    flipped[len(flipped) // 2] ^= 0xFF  # inside a record's payload: its checksum fails
+    copies[2].write_bytes(bytes(flipped))
+    copies[3].write_bytes(copies[3].read_bytes()[:-7])  # truncated mid-record
+    pattern = str(tmp_path / "pretrain*")
+    with pytest.raises(tf.errors.DataLossError):  # passes the up-front check, fails when read
+        for _ in pipeline.pretraining_dataset(pattern, 4, L, spec, training=False):
+            pass
+    bad = pipeline.find_corrupt_files([str(c) for c in copies])
+    assert [line.split(": ")[0] for line in bad] == [str(copies[2]), str(copies[3])]
+    assert re.search(r": corrupted record at \d+$", bad[0]), bad[0]
+    assert re.search(r": (truncated|corrupted) record at \d+$", bad[1]), bad[1]

@@ -160,6 +160,29 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
 
 
 @pytest.mark.slow
+def test_corrupt_record_mid_shard_stops_naming_the_shard(data, tmp_path):
+    """A record that fails its checksum past the first (which is checked before training)
+    stops the run with one line naming the shard, not TF's file-less 'corrupted record at N'."""
+    d, flagfile = data
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for f in (d / "shards").glob("pretrain_data*"):
+        (shards / f.name).write_bytes(f.read_bytes())
+    victim = sorted(shards.iterdir())[1]
+    flipped = bytearray(victim.read_bytes())
+    flipped[len(flipped) // 2] ^= 0xFF
+    victim.write_bytes(bytes(flipped))
+    result = run(f"--flagfile={flagfile}", f"--model_dir={tmp_path / 'run'}", "--eval_files=",
+                 f"--train_files={shards / 'pretrain_data*'}", "--train_steps=20",
+                 timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    pattern = rf"error: {re.escape(str(victim))}: corrupted record at \d+ \(checksum"
+    assert re.search(pattern, last), last
+    assert "the last checkpoint (None) is kept" in last
+
+
+@pytest.mark.slow
 def test_warm_start_and_accumulation_from_flags(data, tmp_path):
     """--init_checkpoint loads weights only (step and optimizer start fresh); a run with
     --accumulation_steps=2 trains from it."""

@@ -10,8 +10,10 @@ Use it through `strategy.distribute_datasets_from_function(lambda ctx: pretraini
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from electra_tf.data import masking
@@ -79,6 +81,20 @@ def validate_records(files: Sequence[str], max_seq_length: int) -> None:
                 raise DataError(f"{path}: '{name}' has length {len(feature.int64_list.value)};"
                                 f" expected {max_seq_length} (the --max_seq_length of the data "
                                 "builder and of pretraining must agree)")
+
+
+def find_corrupt_files(files: Sequence[str]) -> list[str]:
+    """Reads every record of every file (record checksums are checked) and returns one line per
+    file that fails: '<path>: corrupted record at <byte offset>'. TF's own DataLossError names
+    no file; a run calls this after one to say which shard to rebuild."""
+    bad = []
+    for path in files:
+        try:  # counted in C++ (tf.data reduce): GB/s, no Python per record
+            tf.data.TFRecordDataset(path).reduce(np.int64(0), lambda n, _: n + 1)
+        except tf.errors.DataLossError as e:
+            found = re.search(r"(corrupted|truncated) record at \d+", e.message)
+            bad.append(f"{path}: {found.group(0) if found else e.message.splitlines()[0]}")
+    return bad
 
 
 def pretraining_dataset(patterns: str | Sequence[str], batch_size: int, max_seq_length: int,
