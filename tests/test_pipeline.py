@@ -118,6 +118,22 @@ def test_schema_errors_name_the_file(shards, tmp_path):
         pipeline.pretraining_dataset(str(tmp_path / "cut.tfrecord"), 2, L, spec)
     with pytest.raises(preprocess.DataError, match=r"missing-\*: matches no TFRecord file"):
         pipeline.pretraining_dataset(str(tmp_path / "missing-*"), 2, L, spec)
+    # every file's first record is checked, not only the first few files'
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(40):
+        write_records(many / f"part-{i:02d}", [good] * 2)
+    pipeline.validate_records(sorted(str(p) for p in many.iterdir()), L)
+    write_records(many / "part-37", [{k: v[:16] for k, v in good.items()}])
+    (many / "part-23").write_bytes(b"")
+    with pytest.raises(preprocess.DataError, match=r"part-23: holds no records"):
+        pipeline.pretraining_dataset(str(many / "part-*"), 2, L, spec)
+    (many / "part-23").write_bytes(data)
+    with pytest.raises(preprocess.DataError, match=r"part-37: 'input_ids' has length 16"):
+        pipeline.pretraining_dataset(str(many / "part-*"), 2, L, spec)
+    (many / "part-31").write_bytes(data[:20])  # a failed parallel read: found file by file
+    with pytest.raises(preprocess.DataError, match=r"part-31: corrupt or truncated"):
+        pipeline.pretraining_dataset(str(many / "part-*"), 2, L, spec)
 
 
 def test_corrupt_records_past_the_first_are_found_and_named(shards, tmp_path):
