@@ -43,9 +43,10 @@ import tempfile
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from electra_tf.models import Discriminator, ElectraPretrainer
-from electra_tf.tokenization import Vocab, VocabError, WordPieceTokenizer
+from electra_tf.tokenization import Vocab, VocabError, WordPieceTokenizer, casing_mismatch
 
 TOLERANCE = 1e-5  # max abs difference allowed between the reloaded and in-memory model
 INFO_FILE = "electra_export.json"  # in assets.extra: kind, labels, lengths, config
@@ -259,6 +260,8 @@ def export(model, vocab: Vocab, output_dir: str, max_seq_length: int, lower_case
     kind = _kind(model)
     _check_args(model, kind, cfg, vocab, output_dir, max_seq_length, label_names,
                 max_query_length, overwrite)
+    if warning := casing_mismatch(vocab, lower_case):
+        logging.warning(warning)
     module_dir = tempfile.mkdtemp(prefix="electra_export_")
     vocab_path = os.path.join(module_dir, "vocab.txt")
     with open(vocab_path, "w", encoding="utf-8") as f:

@@ -45,7 +45,7 @@ from electra_tf.distribute import get_strategy
 from electra_tf.finetuning_io import initialize, reinitialize_top_blocks, write_predictions
 from electra_tf.heads import TaskModel
 from electra_tf.pretraining import PRECISIONS, _duration
-from electra_tf.tokenization import WordPieceTokenizer, load_vocab, write_atomic
+from electra_tf.tokenization import WordPieceTokenizer, casing_mismatch, load_vocab, write_atomic
 from electra_tf.training import sampling_seed
 
 # the fine-tuning loop has no loss scaling: float16 is pretraining-only for now
@@ -382,6 +382,8 @@ def run(cfg: FinetuneConfig) -> dict:
                           f"{cfg.eval_batch_size} must be divisible by the "
                           f"{strategy.num_replicas_in_sync} replicas")
     vocab = load_vocab(cfg.vocab_file, cfg.model.vocab_size)
+    if warning := casing_mismatch(vocab, cfg.lower_case):
+        logging.warning(warning)
     keras.mixed_precision.set_global_policy(cfg.precision)
     data = prepare(cfg, WordPieceTokenizer(vocab, cfg.lower_case))
     # Saved with the labels and target range resolved from the training file, so the run's

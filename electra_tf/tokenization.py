@@ -74,6 +74,28 @@ class Vocab:
         return hashlib.sha256("\n".join(self.tokens).encode("utf-8")).hexdigest()
 
 
+def casing_mismatch(vocab: Vocab, lower_case: bool) -> str | None:
+    """A warning when the vocabulary's casing and the lower-casing setting disagree, else None.
+
+    BERT-style uncased vocabularies have (almost) no upper-case letters (bert-base-uncased: 2
+    of 30,522 tokens), cased ones many. Without lower-casing an uncased vocabulary turns every
+    capitalised word into [UNK] or stray pieces; with it, a cased vocabulary's upper-case
+    tokens are never used. A warning, not an error: text without letter case (e.g. Korean,
+    kept whole by --nodo_lower_case, which also keeps accents) is a fair use of either.
+    """
+    words = [t for t in vocab.tokens if not (t.startswith("[") and t.endswith("]"))]
+    share = sum(any(c.isupper() for c in t) for t in words) / max(1, len(words))
+    if not lower_case and share < 0.005:
+        return (f"{vocab.path} looks uncased ({100 * share:.2g}% of its tokens have upper-case "
+                "letters) but lower-casing is off (--nodo_lower_case): capitalised words will "
+                "become [UNK] or stray pieces; use --do_lower_case unless the text has no case")
+    if lower_case and share > 0.02:
+        return (f"{vocab.path} looks cased ({100 * share:.2g}% of its tokens have upper-case "
+                "letters) but lower-casing is on (--do_lower_case, the default): those tokens "
+                "will never be used; pass --nodo_lower_case for a cased model")
+    return None
+
+
 def load_vocab(path: str, expected_size: int | None = None) -> Vocab:
     """Reads and checks a vocab.txt (local or gs://) before any work is done.
 

@@ -180,6 +180,24 @@ def test_non_utf8_replaced_and_counted_or_strict_error(tmp_path, vocab):
     assert not list((tmp_path / "b").glob("pretrain_data*"))  # nothing half-written
 
 
+def test_casing_mismatch_and_many_unknowns_are_warned_and_recorded(tmp_path, vocab):
+    """The test vocabulary is uncased; building without lower-casing turns the capitalised
+    copy of the corpus into [UNK]s: both problems are logged and kept in dataset_info.json."""
+    plain = write_corpus(tmp_path / "c.txt", 20)
+    capitalised = tmp_path / "C.txt"
+    capitalised.write_text(plain.read_text().upper())
+    fine = preprocess.build([str(capitalised)], vocab, str(tmp_path / "ok"))
+    assert fine["warnings"] == [] and fine["unk_share"] == 0  # lower-cased: every word known
+    bad = preprocess.build([str(capitalised)], vocab, str(tmp_path / "bad"),
+                           preprocess.BuildOptions(lower_case=False))
+    assert bad["unk_share"] > 0.9
+    casing, unknown = bad["warnings"]
+    assert "looks uncased" in casing and "--do_lower_case" in casing
+    assert unknown.startswith(f"{100 * bad['unk_share']:.1f}% of the tokens are [UNK]")
+    info = json.loads((tmp_path / "bad" / "dataset_info.json").read_text())
+    assert info["warnings"] == bad["warnings"]
+
+
 def test_long_lines_are_truncated_and_counted(tmp_path, vocab):
     long = tmp_path / "long.txt"
     long.write_text(" ".join(["w5"] * 500) + "\n")

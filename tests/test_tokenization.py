@@ -130,3 +130,20 @@ def test_cached_tokenizer_models_give_the_same_ids(tmp_path, monkeypatch):
     monkeypatch.setenv("ELECTRA_TF_CACHE", "")  # disabled: builds, writes nothing
     assert tokenization.WordPieceTokenizer(vocab).ids("Hello") == [5]
     assert len(list((tmp_path / "cache").iterdir())) == 5  # only the other vocab's wordpiece
+
+
+def test_casing_mismatch_is_told_from_the_vocabulary(tmp_path):
+    words = [f"word{i}" for i in range(300)]
+    uncased = tmp_path / "uncased.txt"
+    uncased.write_text("\n".join(tokenization.SPECIAL_TOKENS + tuple(words)) + "\n")
+    cased = tmp_path / "cased.txt"  # a tenth capitalised, like BERT's cased vocabularies
+    cased.write_text("\n".join(tokenization.SPECIAL_TOKENS + tuple(
+        w.title() if i % 10 == 0 else w for i, w in enumerate(words))) + "\n")
+    uncased, cased = tokenization.load_vocab(str(uncased)), tokenization.load_vocab(str(cased))
+    assert tokenization.casing_mismatch(uncased, lower_case=True) is None
+    assert tokenization.casing_mismatch(cased, lower_case=False) is None
+    warning = tokenization.casing_mismatch(uncased, lower_case=False)
+    assert warning.startswith(f"{uncased.path} looks uncased (0% of its tokens")
+    warning = tokenization.casing_mismatch(cased, lower_case=True)
+    assert warning.startswith(f"{cased.path} looks cased (10% of its tokens")
+    assert "--nodo_lower_case" in warning

@@ -32,12 +32,13 @@ import tensorflow as tf
 from absl import logging
 
 from electra_tf.data import packing, records
-from electra_tf.tokenization import Vocab, WordPieceTokenizer, write_atomic
+from electra_tf.tokenization import Vocab, WordPieceTokenizer, casing_mismatch, write_atomic
 
 TRAIN_PREFIX = "pretrain_data.tfrecord"
 EVAL_PREFIX = "eval_data.tfrecord"
 INFO_FILE = "dataset_info.json"
 BYTES_PER_SHARD = 16 << 20  # input text per shard when the shard count is automatic
+UNK_WARNING = 0.01  # a share of [UNK] tokens above this is worth a warning
 _MASK64 = (1 << 64) - 1  # seeds wrap to uint64, the packing generator's state
 
 
@@ -212,6 +213,9 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
         raise DataError(f"num_processes must be at least 1 and num_threads at least 0 (one per "
                         f"core), got {options.num_processes} and {options.num_threads}")
     files = expand_inputs(inputs)
+    warnings = [w for w in [casing_mismatch(vocab, options.lower_case)] if w]
+    for warning in warnings:
+        logging.warning(warning)
     total_bytes = sum(tf.io.gfile.stat(f).length for f in files)
     num_shards = options.num_shards or max(1, min(1000, -(-total_bytes // BYTES_PER_SHARD)))
     options = dataclasses.replace(options, num_shards=num_shards)
@@ -254,9 +258,15 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
                 tf.io.gfile.remove(temp)
         raise
     elapsed = time.time() - start
+    unk_share = counts["unk_tokens"] / max(1, counts["tokens"])
+    if unk_share > UNK_WARNING:
+        warnings.append(f"{100 * unk_share:.1f}% of the tokens are [UNK]: is {vocab.path} the "
+                        f"vocabulary for this text (and lower_case={options.lower_case} its "
+                        "casing)?")
+        logging.warning(warnings[-1])
     info = {
         **counts,
-        "unk_share": counts["unk_tokens"] / max(1, counts["tokens"]),
+        "unk_share": unk_share,
         "replaced_non_utf8_chars": stats["replaced_chars"],
         "input_bytes": total_bytes,
         "length_histogram": {f"{16 * i}-{16 * i + 15}": int(c) for i, c in enumerate(hist)
@@ -267,6 +277,7 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
         "arguments": {"inputs": list(files), **dataclasses.asdict(options)},
         "seconds": round(elapsed, 2),
         "tokens_per_second": round(counts["tokens"] / max(elapsed, 1e-9)),
+        "warnings": warnings,
     }
     write_atomic(final[-1], json.dumps(info, indent=2).encode("utf-8"))
     logging.info("wrote %d train and %d eval examples in %d + %d shards to %s (%.1f s)",
