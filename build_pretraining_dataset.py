@@ -70,6 +70,8 @@ def main(argv: list[str]) -> int:
     print(f"{info['train_examples']} train / {info['eval_examples']} eval examples, "
           f"{info['tokens']} tokens ({100 * info['unk_share']:.2f}% [UNK]), "
           f"{info['tokens_per_second']} tokens/s -> {FLAGS.output_dir}")
+    for i, text in enumerate(preprocess.example_texts(FLAGS.output_dir, vocab), start=1):
+        print(f"example {i}: {text}")
     for warning in info["warnings"]:  # also logged when found; repeated after the counts
         print(f"warning: {warning}")
     return 0

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 
@@ -257,6 +258,16 @@ def test_cli_learns_vocab_and_checks_size(tmp_path):
     info = json.loads((tmp_path / "o" / "dataset_info.json").read_text())
     assert info["arguments"]["num_threads"] == 1
     vocab = tokenization.load_vocab(str(tmp_path / "o" / "vocab.txt"))
+    # the first two examples, as text: specials, the corpus' words rejoined from their pieces
+    shown = [ln.split(": ", 1)[1] for ln in result.stdout.splitlines()
+             if ln.startswith("example ")]
+    first = read_examples(str(tmp_path / "o" / "pretrain*"))[:2]
+    assert len(shown) == 2 and all(re.fullmatch(r"\[CLS\]( (w\d+|\.|\[SEP\]))+", t)
+                                   for t in shown), shown
+    for text, example in zip(shown, first):  # pieces rejoined (no '##' left, see above)
+        words = text.split()
+        assert words.count("[SEP]") in (1, 2) and len(words) <= sum(example["input_mask"])
+        assert set(words) - {"[CLS]", "[SEP]"} <= set(WORDS) | {"."}
     assert vocab.tokens[:5] == tokenization.SPECIAL_TOKENS and vocab.size <= 120
     result = run_cli("--input", str(corpus), "--output_dir", str(tmp_path / "o2"),
                      "--vocab_file", str(tmp_path / "o" / "vocab.txt"),

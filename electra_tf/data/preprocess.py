@@ -286,6 +286,19 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
     return info
 
 
+def example_texts(output_dir: str, vocab: Vocab, count: int = 2) -> list[str]:
+    """The first `count` training examples as text ('[CLS] a b [SEP] c d [SEP]', WordPiece
+    pieces joined, padding left out): what the model will read, for a glance at casing,
+    [UNK]s and packing right after a build."""
+    files = sorted(tf.io.gfile.glob(f"{output_dir}/{TRAIN_PREFIX}-*"))
+    texts = []
+    for record in tf.data.TFRecordDataset(files[:1]).take(count):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature
+        ids, mask = feature["input_ids"].int64_list.value, feature["input_mask"].int64_list.value
+        texts.append(" ".join(vocab.tokens[i] for i, m in zip(ids, mask) if m).replace(" ##", ""))
+    return texts
+
+
 def worker_count(options: BuildOptions) -> int:
     """Chunks processed at once: the processes, or one process's threads (default: a thread
     per core, at most 8)."""
