@@ -147,3 +147,17 @@ def test_casing_mismatch_is_told_from_the_vocabulary(tmp_path):
     warning = tokenization.casing_mismatch(cased, lower_case=True)
     assert warning.startswith(f"{cased.path} looks cased (10% of its tokens")
     assert "--nodo_lower_case" in warning
+
+
+def test_casing_is_told_right_on_real_vocabularies(shared_dir, tmp_path):
+    """bert-base-uncased has 2 of 30,522 tokens with upper-case letters; a cased vocabulary
+    learned from the shared corpus about a fifth (the README quotes both)."""
+    uncased = tokenization.load_vocab(str(shared_dir / "data" / "vocab" / "bert-base-uncased.txt"))
+    assert tokenization.casing_mismatch(uncased, lower_case=True) is None
+    assert "(0.0068% of its tokens" in tokenization.casing_mismatch(uncased, lower_case=False)
+    cased = tokenization.learn_vocab([str(shared_dir / "data" / "corpus" / "web.txt")], 8192,
+                                     str(tmp_path / "vocab.txt"), lower_case=False)
+    assert tokenization.casing_mismatch(cased, lower_case=False) is None
+    share = float(re.search(r"looks cased \(([\d.]+)%", tokenization.casing_mismatch(
+        cased, lower_case=True)).group(1))
+    assert 15 < share < 25, share
