@@ -109,8 +109,10 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
     spec = pipeline.MaskingSpec(pre.mask_prob, pre.num_predictions, vocab.mask_id,
                                 vocab.never_masked_ids, pre.mask_token_rate,
                                 pre.random_token_rate, cfg.model.vocab_size)
+    # Checked once here, before the model is built, not again by each input pipeline.
     train_files = pipeline.list_files(opts.train_files)
-    pipeline.validate_records(train_files, pre.max_seq_length)
+    eval_files = pipeline.list_files(opts.eval_files) if opts.eval_files else []
+    pipeline.validate_records(train_files + eval_files, pre.max_seq_length)
 
     def local_dataset(files: str, training: bool, seed: int,
                       ctx: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
@@ -118,7 +120,7 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
         return pipeline.pretraining_dataset(
             files, ctx.get_per_replica_batch_size(pre.batch_size), pre.max_seq_length, spec,
             seed=seed, training=training, deterministic=opts.deterministic,
-            input_context=ctx).repeat()
+            input_context=ctx, validate=False).repeat()
 
     def make_iterator(files: str, training: bool, seed: int):
         if not training:
@@ -235,7 +237,7 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
     except tf.errors.DataLossError:
         # A corrupt or truncated record somewhere in a shard (the first records were checked
         # at the start); TF's message names no file, so find it before stopping.
-        files = train_files + (pipeline.list_files(opts.eval_files) if opts.eval_files else [])
+        files = train_files + eval_files
         logging.error("a record failed its checksum; reading all %d shards to find it",
                       len(files))
         bad = pipeline.find_corrupt_files(files)

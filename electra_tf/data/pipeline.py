@@ -117,17 +117,20 @@ def find_corrupt_files(files: Sequence[str]) -> list[str]:
 def pretraining_dataset(patterns: str | Sequence[str], batch_size: int, max_seq_length: int,
                         masking_spec: MaskingSpec, *, seed: int = 0, training: bool = True,
                         deterministic: bool = False, shuffle_buffer: int = 10_000,
-                        input_context: tf.distribute.InputContext | None = None
-                        ) -> tf.data.Dataset:
+                        input_context: tf.distribute.InputContext | None = None,
+                        validate: bool = True) -> tf.data.Dataset:
     """The masked pretraining batches of one input pipeline (see the module docstring).
 
     Args:
       batch_size: per-replica batch size (what one replica's step consumes).
       training: shuffle and repeat forever; else files and records in order, one pass.
       deterministic: fixed order whatever the parallelism (tests, exact resumption).
+      validate: check every file's first record (validate_records); False when the caller
+        already did, as a run does once for all its input pipelines.
     """
     files = list_files(patterns)
-    validate_records(files, max_seq_length)
+    if validate:
+        validate_records(files, max_seq_length)
     pipelines = input_context.num_input_pipelines if input_context else 1
     pipeline_id = input_context.input_pipeline_id if input_context else 0
     by_file = pipelines > 1 and len(files) >= pipelines

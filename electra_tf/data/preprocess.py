@@ -213,9 +213,14 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
         raise DataError(f"num_processes must be at least 1 and num_threads at least 0 (one per "
                         f"core), got {options.num_processes} and {options.num_threads}")
     files = expand_inputs(inputs)
-    warnings = [w for w in [casing_mismatch(vocab, options.lower_case)] if w]
-    for warning in warnings:
-        logging.warning(warning)
+    warnings: list[str] = []  # logged when found, kept in dataset_info.json
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        logging.warning(message)
+
+    if casing := casing_mismatch(vocab, options.lower_case):
+        warn(casing)
     total_bytes = sum(tf.io.gfile.stat(f).length for f in files)
     num_shards = options.num_shards or max(1, min(1000, -(-total_bytes // BYTES_PER_SHARD)))
     options = dataclasses.replace(options, num_shards=num_shards)
@@ -260,10 +265,8 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
     elapsed = time.time() - start
     unk_share = counts["unk_tokens"] / max(1, counts["tokens"])
     if unk_share > UNK_WARNING:
-        warnings.append(f"{100 * unk_share:.1f}% of the tokens are [UNK]: is {vocab.path} the "
-                        f"vocabulary for this text (and lower_case={options.lower_case} its "
-                        "casing)?")
-        logging.warning(warnings[-1])
+        warn(f"{100 * unk_share:.1f}% of the tokens are [UNK]: is {vocab.path} the vocabulary "
+             f"for this text (and lower_case={options.lower_case} its casing)?")
     info = {
         **counts,
         "unk_share": unk_share,
