@@ -22,8 +22,19 @@ _MASK_ADDER = -10000.0  # the official BERT/ELECTRA additive attention mask
 
 
 def initializer(stddev: float) -> keras.initializers.Initializer:
-    """Truncated normal at 2 stddev, as TF1's `truncated_normal_initializer` in the paper's code."""
+    """Truncated normal at 2 stddev, as TF1's `truncated_normal_initializer` in the paper's code.
+
+    Call it once per variable: an unseeded Keras 3 initializer draws its seed when it is
+    created and then returns the same values on every call, so one object shared by two
+    tables would give them identical initial values (TF1's drew anew for each variable).
+    """
     return keras.initializers.TruncatedNormal(stddev=stddev)
+
+
+def glorot_dense(units: int, name: str, activation=None) -> keras.layers.Dense:
+    """A Dense with Keras' default Glorot-uniform kernel: the authors' plain `tf.layers.dense`
+    (no kernel_initializer), used for `embeddings_project` and the discriminator's logits."""
+    return keras.layers.Dense(units, activation=activation, name=name)
 
 
 def gelu(x: tf.Tensor) -> tf.Tensor:
@@ -57,14 +68,15 @@ class Embeddings(keras.layers.Layer):
         self.layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps, name="layer_norm")
 
     def build(self, input_shape=None):
-        init = initializer(self.initializer_range)
+        std = self.initializer_range  # a fresh initializer per table (see `initializer`)
         self.word_embeddings = self.add_weight(
-            shape=(self.vocab_size, self.embedding_size), initializer=init, name="word_embeddings")
+            shape=(self.vocab_size, self.embedding_size), initializer=initializer(std),
+            name="word_embeddings")
         self.position_embeddings = self.add_weight(
-            shape=(self.max_position_embeddings, self.embedding_size), initializer=init,
-            name="position_embeddings")
+            shape=(self.max_position_embeddings, self.embedding_size),
+            initializer=initializer(std), name="position_embeddings")
         self.token_type_embeddings = self.add_weight(
-            shape=(self.type_vocab_size, self.embedding_size), initializer=init,
+            shape=(self.type_vocab_size, self.embedding_size), initializer=initializer(std),
             name="token_type_embeddings")
         self.layer_norm.build((None, None, self.embedding_size))
         self.built = True
@@ -296,14 +308,18 @@ class MaskedLMHead(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable("electra_tf")
 class DiscriminatorHead(keras.layers.Layer):
-    """Replaced-token-detection head: dense(H, GELU) -> dense(1). [B, L, H] -> float32 [B, L]."""
+    """Replaced-token-detection head: dense(H, GELU) -> dense(1). [B, L, H] -> float32 [B, L].
+
+    As the authors' `_get_discriminator_output`: the hidden dense is truncated normal
+    (initializer_range), the logits dense Glorot uniform (a plain `tf.layers.dense`).
+    """
 
     def __init__(self, hidden_size: int, initializer_range: float = 0.02, **kwargs):
         super().__init__(**kwargs)
         self.hidden_size = hidden_size
         self.initializer_range = initializer_range
         self.dense = _dense(hidden_size, initializer_range, "dense", activation=gelu)
-        self.logits = _dense(1, initializer_range, "logits")
+        self.logits = glorot_dense(1, "logits")
 
     def build(self, input_shape):
         self.dense.build((None, None, self.hidden_size))

@@ -22,7 +22,7 @@ from electra_tf.layers import (
     TransformerBlock,
     attention_mask_adder,
     dropout_seeds,
-    initializer,
+    glorot_dense,
 )
 
 
@@ -51,9 +51,8 @@ class Encoder(keras.layers.Layer):
         self.layer_norm_eps = layer_norm_eps
         self.embeddings_project = None
         if embeddings.embedding_size != hidden_size:
-            self.embeddings_project = keras.layers.Dense(
-                hidden_size, kernel_initializer=initializer(initializer_range),
-                name="embeddings_project")
+            # Glorot uniform, as the authors' plain tf.layers.dense (transformers: normal 0.02)
+            self.embeddings_project = glorot_dense(hidden_size, "embeddings_project")
         self.blocks = [
             TransformerBlock(hidden_size, num_heads, intermediate_size, hidden_dropout,
                              attention_dropout, initializer_range, layer_norm_eps,

@@ -264,3 +264,54 @@ def test_discriminator_learns_to_spot_replacements_in_unseen_batches():
     after = held_out_auc()
     assert abs(before - 0.5) < 0.15, before
     assert after > 0.95, (before, after)
+
+
+def _leading_values(variable, count=64):
+    return variable.numpy().ravel()[:count].tobytes()
+
+
+@pytest.mark.parametrize("objective", ["electra", "mlm"])
+def test_every_random_variable_starts_with_its_own_values(objective):
+    # An unseeded Keras 3 initializer object repeats its values: one shared by the word,
+    # position and token-type tables made position_embeddings == word_embeddings[:P].
+    from electra_tf.heads import build_task_model
+
+    cfg = tiny_config().replace(pretrain={"objective": objective})
+    keras.utils.set_random_seed(0)
+    models = [build_pretrainer(cfg)] + [
+        build_task_model(cfg.model, head, 3, answerable=head == "squad")
+        for head in ("classification", "tagging", "squad")]
+    for model in models:
+        seen = {}
+        for v in model.weights:
+            if np.unique(v.numpy()).size < 3:  # zeros / ones (biases, LayerNorm)
+                continue
+            key = _leading_values(v)
+            if key in seen:
+                pytest.fail(f"{v.path} starts with the values of {seen[key]}")
+            seen[key] = v.path
+
+
+def test_initializers_follow_the_authors():
+    # truncated normal 0.02 everywhere, except the plain tf.layers.dense of the authors' code:
+    # embeddings_project and the discriminator's logits are Glorot uniform
+    cfg = tiny_config(vocab_size=2000, embedding_size=64, hidden_size=128, intermediate_size=256,
+                      generator_fraction=0.25)
+    keras.utils.set_random_seed(0)
+    model = build_pretrainer(cfg)
+    std = {v.path: float(v.numpy().std()) for v in model.weights}
+    glorot = lambda fan_in, fan_out: np.sqrt(2.0 / (fan_in + fan_out))  # noqa: E731
+    truncated = 0.02 * 0.8796  # the std of a normal truncated at 2 sigma
+    expected = {
+        "electra/embeddings/word_embeddings": truncated,
+        "electra/embeddings/position_embeddings": truncated,
+        "electra/discriminator/encoder/embeddings_project/kernel": glorot(64, 128),
+        "electra/generator/encoder/embeddings_project/kernel": glorot(64, 32),
+        "electra/discriminator/encoder/layer_0/query/kernel": truncated,
+        "electra/discriminator/discriminator_predictions/dense/kernel": truncated,
+        "electra/discriminator/discriminator_predictions/logits/kernel": glorot(128, 1),
+        "electra/generator/generator_predictions/dense/kernel": truncated,
+    }
+    for path, value in expected.items():
+        assert path in std, sorted(std)
+        assert abs(std[path] / value - 1) < 0.15, (path, std[path], value)
