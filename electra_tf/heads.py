@@ -130,7 +130,7 @@ class TaskModel(keras.Model):
             seed = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int32)
         encoder_seed = head_seed = None
         if training:
-            encoder_seed, head_seed = rng.split(seed, 2)
+            encoder_seed, head_seed = rng.split(rng.stream(seed, "task_dropout"), 2)
         sequence = self.discriminator.encoder(
             features["input_ids"], features["input_mask"], features["segment_ids"],
             training=training, seed=encoder_seed)  # [B, L, H]

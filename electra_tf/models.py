@@ -200,14 +200,16 @@ class ElectraPretrainer(keras.Model):
                                               batch["segment_ids"])
         positions, weights = batch["masked_lm_positions"], batch["masked_lm_weights"]
         if seed is None:
-            seed = tf.constant([pre.seed, 0], tf.int32)
+            sample_seed = rng.stream(tf.constant([pre.seed, 0], tf.int32), "gumbel")
             gen_seed = disc_seed = None  # dropout (if training) draws random seeds
         else:
-            seed, gen_seed, disc_seed = rng.split(seed, 3)
+            sample_seed = rng.stream(seed, "gumbel")
+            gen_seed = rng.stream(seed, "generator_dropout")
+            disc_seed = rng.stream(seed, "discriminator_dropout")
         mlm_logits = self.generator(input_ids, input_mask, segment_ids, positions,
                                     training=training, seed=gen_seed)  # [B, N, V]
         disallow = batch["masked_lm_ids"] if pre.disallow_correct else None
-        sampled_ids = sampling.gumbel_sample(mlm_logits, seed, pre.temperature,
+        sampled_ids = sampling.gumbel_sample(mlm_logits, sample_seed, pre.temperature,
                                              disallow)  # [B, N]
         replaced_slots = tf.cast(tf.not_equal(sampled_ids, batch["masked_lm_ids"]), tf.int32)
         placed, hit = scatter_at_slots(sampled_ids, positions, weights, tf.shape(input_ids)[1])
@@ -249,6 +251,8 @@ class MaskedLMPretrainer(keras.Model):
         self.built = True
 
     def call(self, batch, training=None, seed=None):
+        if seed is not None:
+            seed = rng.stream(seed, "discriminator_dropout")
         sequence = self.discriminator.encoder(batch["input_ids"], batch["input_mask"],
                                               batch["segment_ids"], training=training,
                                               seed=seed)  # [B, L, H]

@@ -56,6 +56,23 @@ def batch_seed(seed: tf.Tensor, first_example, examples) -> tf.Tensor:
                       tf.cast(tf.stack([first_example, examples]), tf.int32)], 0)
 
 
+# Every purpose draws from its own stream: its tag is folded into the key, so the masking of
+# batch k and the Gumbel noise or dropout of step k never share numbers even when they start
+# from the same (run seed, k).
+PURPOSES = ("masking", "gumbel", "generator_dropout", "discriminator_dropout", "task_dropout")
+
+
+def stream(seed: tf.Tensor, purpose: str) -> tf.Tensor:
+    """The seed of `purpose`'s stream (one of PURPOSES) derived from `seed`; a [4] seed keeps
+    its batch position."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown random stream {purpose!r}; expected one of {PURPOSES}")
+    seed = tf.cast(seed, tf.int32)
+    key = tf.random.experimental.stateless_fold_in(seed[:2], PURPOSES.index(purpose) + 1,
+                                                   alg="philox")
+    return tf.concat([key, seed[2:]], 0) if seed.shape[0] == 4 else key
+
+
 def split(seed: tf.Tensor, num: int = 2) -> list[tf.Tensor]:
     """`num` independent seeds from one (hashed, as `stateless_split`); a [4] seed's batch
     position is kept in each.

@@ -2,6 +2,7 @@
 global batch is split into replicas and micro-batches, eagerly and under XLA."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from electra_tf import rng
@@ -40,3 +41,65 @@ def test_dropout_drops_the_rate_and_rescales():
     assert abs(out.mean() - 1.0) < 0.01
     np.testing.assert_array_equal(dropout(x, 0.1, SEED).numpy(), out)  # stateless
     assert dropout(x, 0.0, SEED) is x and dropout(x, 0.1, None) is x
+
+
+def _ngrams(values: np.ndarray, n: int = 3) -> set:
+    flat = values.ravel()
+    return {tuple(flat[i:i + n]) for i in range(len(flat) - n + 1)}
+
+
+@pytest.mark.parametrize("objective", ["electra", "mlm"])
+def test_masking_sampling_and_dropout_draw_from_separate_streams(objective, monkeypatch):
+    # The pipeline masks batch k with a seed from (run seed, k) and the loop corrupts it and
+    # drops units at step k with a seed from (run seed, k): every random number of that step
+    # (masking, random tokens, Gumbel noise, each dropout) must come from its own stream.
+    # Before, the first B*L Gumbel uniforms of step k were batch k's masking uniforms.
+    from conftest import CLS, MASK, SEP, packed_batch, tiny_config
+
+    from electra_tf import config, training
+    from electra_tf.data import masking
+    from electra_tf.models import build_pretrainer
+
+    cfg = tiny_config()
+    if objective == "mlm":
+        cfg = cfg.replace(pretrain=config.BERT_MLM)
+    draws = []
+    original = rng.bits
+
+    def recording(shape, seed):
+        out = original(shape, seed)
+        draws.append(out.numpy())
+        return out
+
+    model = build_pretrainer(cfg)
+    monkeypatch.setattr(rng, "bits", recording)
+    tf.config.run_functions_eagerly(True)  # so the shared block function records its draws
+    try:
+        for k in (0, 1):
+            raw = packed_batch(8, cfg.pretrain.max_seq_length, cfg.model.vocab_size, seed=k)
+            batch = masking.mask_batch(
+                raw, masking.batch_seed(cfg.pretrain.seed, k), mask_prob=0.15,
+                num_predictions=cfg.pretrain.num_predictions, mask_id=MASK,
+                special_ids=(CLS, SEP, MASK), mask_token_rate=cfg.pretrain.mask_token_rate,
+                random_token_rate=cfg.pretrain.random_token_rate, vocab_size=100)
+            model(batch, training=True,
+                  seed=training.sampling_seed(cfg.pretrain.seed, k, 0, 8))
+    finally:
+        tf.config.run_functions_eagerly(False)
+    expected = 2 * (3 if objective == "mlm" else 2)  # masking draws per batch
+    assert len(draws) > expected + 10  # masking, sampling and every dropout were recorded
+    owner = {}
+    for i, values in enumerate(draws):
+        for gram in _ngrams(values):
+            if owner.setdefault(gram, i) != i:
+                pytest.fail(f"draw {i} (shape {values.shape}) repeats numbers of draw "
+                            f"{owner[gram]} (shape {draws[owner[gram]].shape})")
+
+
+def test_streams_are_named_and_keep_the_batch_position():
+    masked = rng.stream(rng.batch_seed(SEED, 4, 2), "gumbel").numpy()
+    assert masked[2:].tolist() == [4, 2]
+    keys = {tuple(rng.stream(SEED, p).numpy()) for p in rng.PURPOSES}
+    assert len(keys) == len(rng.PURPOSES) and tuple(SEED.numpy()) not in keys
+    with pytest.raises(ValueError, match="unknown random stream"):
+        rng.stream(SEED, "typo")

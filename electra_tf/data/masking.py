@@ -59,7 +59,7 @@ def mask_batch(batch: Mapping[str, tf.Tensor], seed: tf.Tensor, *, mask_prob: fl
     input_ids = tf.cast(batch["input_ids"], tf.int32)
     input_mask = tf.cast(batch["input_mask"], tf.int32)
     length = input_ids.shape[1] or tf.shape(input_ids)[1]
-    position_seed, keep_seed = rng.split(seed)
+    position_seed, keep_seed, token_seed = rng.split(rng.stream(seed, "masking"), 3)
 
     candidate = tf.cast(input_mask, tf.bool)  # [B, L]
     for token_id in special_ids:
@@ -84,7 +84,6 @@ def mask_batch(batch: Mapping[str, tf.Tensor], seed: tf.Tensor, *, mask_prob: fl
     if random_token_rate > 0:
         if vocab_size < 1:
             raise ValueError("mask_batch: random_token_rate > 0 needs vocab_size")
-        token_seed = rng.split(keep_seed, 1)[0]
         random_ids = tf.cast(rng.uniform(tf.shape(positions), token_seed) * vocab_size, tf.int32)
         shown = tf.where(draw < mask_token_rate, shown, tf.minimum(random_ids, vocab_size - 1))
     onehot = tf.one_hot(positions, length, dtype=tf.int32) * tf.cast(changed, tf.int32)[
