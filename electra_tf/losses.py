@@ -1,9 +1,11 @@
 """Pretraining losses (official weighting) and metrics of replaced token detection.
 
 Everything here computes in float32, whatever the model's compute dtype.
-Metrics are returned as *sums* (counts and a score histogram) so that they add up exactly
-across replicas, accumulation steps and logging intervals; `summarize_metrics` turns the
-accumulated sums into rates and the AUC.
+Metrics are returned as *sums* (counts) so that they add up exactly across replicas,
+accumulation steps and logging intervals, plus the discriminator's logits and labels of a
+sample of tokens (`disc_sample`: every token of a batch up to AUC_TOKENS_PER_STEP), which are
+concatenated over the interval; `summarize_metrics` turns them into rates, the exact AUC and
+`disc_base_ratio`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ import tensorflow as tf
 
 from electra_tf.config import PretrainConfig
 
-AUC_BINS = 1000  # histogram bins of the discriminator's probability, for the streaming AUC
+# The exact AUC reads the logits of at most this many tokens per step (all of them for the
+# tiny and Small presets; a uniform sample of whole sequences of larger batches, which are
+# shuffled), so a logging interval's scores stay a few MB.
+AUC_TOKENS_PER_STEP = 16384
+SAMPLE_KEYS = ("disc_scores", "disc_labels")
 
 
 def mlm_loss(logits: tf.Tensor, ids: tf.Tensor, weights: tf.Tensor,
@@ -82,8 +88,8 @@ def metric_sums(outputs: Mapping[str, tf.Tensor],
     """Per-batch float32 sums from which the pretraining metrics are computed.
 
     Keys: mlm_weight, mlm_correct (argmax = original), sampled_correct (sample = original),
-    tokens, disc_correct, true_pos, pred_pos, actual_pos, and auc_pos / auc_neg: histograms
-    [AUC_BINS] of the "replaced" probability for replaced and original tokens.
+    tokens, disc_correct, true_pos, pred_pos, actual_pos, disc_loss_sum (the discriminator's
+    summed cross-entropy, for `disc_base_ratio`).
     """
     weights = tf.cast(batch["masked_lm_weights"], tf.float32)
     ids = batch["masked_lm_ids"]
@@ -91,15 +97,11 @@ def metric_sums(outputs: Mapping[str, tf.Tensor],
     mask = tf.cast(batch["input_mask"], tf.float32)
     if "disc_logits" in outputs:
         labels = tf.cast(outputs["is_replaced"], tf.float32)
-        probs = tf.sigmoid(tf.cast(outputs["disc_logits"], tf.float32))
+        logits = tf.cast(outputs["disc_logits"], tf.float32)
     else:  # masked-LM baseline: no discriminator; its sums stay 0 (rates and AUC report NaN)
-        labels = probs = mask = tf.zeros_like(mask)
-    preds = tf.cast(probs > 0.5, tf.float32)
-    bins = tf.clip_by_value(tf.cast(probs * AUC_BINS, tf.int32), 0, AUC_BINS - 1)
-    flat_bins = tf.reshape(bins, [-1])
-    hist_pos = tf.math.unsorted_segment_sum(tf.reshape(labels * mask, [-1]), flat_bins, AUC_BINS)
-    hist_neg = tf.math.unsorted_segment_sum(tf.reshape((1 - labels) * mask, [-1]), flat_bins,
-                                            AUC_BINS)
+        labels = logits = mask = tf.zeros_like(mask)
+    preds = tf.cast(logits > 0.0, tf.float32)
+    ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
     equal = lambda a: tf.reduce_sum(tf.cast(tf.equal(a, ids), tf.float32) * weights)  # noqa: E731
     return {
         "mlm_weight": tf.reduce_sum(weights),
@@ -110,40 +112,106 @@ def metric_sums(outputs: Mapping[str, tf.Tensor],
         "true_pos": tf.reduce_sum(preds * labels * mask),
         "pred_pos": tf.reduce_sum(preds * mask),
         "actual_pos": tf.reduce_sum(labels * mask),
-        "auc_pos": hist_pos,
-        "auc_neg": hist_neg,
+        "disc_loss_sum": tf.reduce_sum(ce * mask),
     }
 
 
 def metric_shapes() -> dict[str, tuple[int, ...]]:
     """Shapes of the `metric_sums` outputs, to start accumulators at zero."""
-    scalars = ("mlm_weight", "mlm_correct", "sampled_correct", "tokens", "disc_correct",
-               "true_pos", "pred_pos", "actual_pos")
-    return {**{k: () for k in scalars}, "auc_pos": (AUC_BINS,), "auc_neg": (AUC_BINS,)}
+    return {k: () for k in ("mlm_weight", "mlm_correct", "sampled_correct", "tokens",
+                            "disc_correct", "true_pos", "pred_pos", "actual_pos",
+                            "disc_loss_sum")}
 
 
-def histogram_auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """ROC AUC from score histograms (ties in a bin count one half); NaN without both classes."""
-    pos, neg = np.asarray(pos, np.float64), np.asarray(neg, np.float64)
-    if pos.sum() == 0 or neg.sum() == 0:
+def sample_rows(input_ids: tf.Tensor, parts: int) -> tf.Tensor:
+    """Rows of a replica's (micro-)batch input_ids [b, L] whose tokens go into the AUC sample:
+    all of them up to AUC_TOKENS_PER_STEP tokens per global step of `parts` such batches."""
+    shape = tf.shape(input_ids)
+    return tf.maximum(1, tf.minimum(shape[0], AUC_TOKENS_PER_STEP // (shape[1] * parts)))
+
+
+def disc_sample(outputs: Mapping[str, tf.Tensor], batch: Mapping[str, tf.Tensor],
+                rows: int | tf.Tensor) -> dict[str, tf.Tensor]:
+    """The discriminator's logits and labels of the first `rows` sequences, for the exact AUC.
+
+    Returns disc_scores [rows, L] float32 and disc_labels [rows, L] int32 (1 replaced,
+    0 original, -1 padding, which the AUC leaves out). The masked-LM baseline: all -1.
+    """
+    mask = tf.cast(batch["input_mask"][:rows], tf.bool)
+    if "disc_logits" not in outputs:
+        return {"disc_scores": tf.zeros(tf.shape(mask), tf.float32),
+                "disc_labels": -tf.ones(tf.shape(mask), tf.int32)}
+    labels = tf.cast(outputs["is_replaced"][:rows], tf.int32)
+    return {"disc_scores": tf.cast(outputs["disc_logits"][:rows], tf.float32),
+            "disc_labels": tf.where(mask, labels, -1)}
+
+
+def exact_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """ROC AUC of `scores` for labels 1 vs 0 (entries labelled -1 are left out), from ranks:
+    the Mann-Whitney statistic, tied scores sharing their average rank. NaN without both
+    classes."""
+    scores, labels = np.asarray(scores).ravel(), np.asarray(labels).ravel()
+    keep = labels >= 0
+    scores, positive = scores[keep].astype(np.float64), labels[keep] == 1
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
         return float("nan")
-    neg_below = np.cumsum(neg) - neg  # negatives in strictly lower bins
-    return float(np.sum(pos * (neg_below + 0.5 * neg)) / (pos.sum() * neg.sum()))
+    order = np.argsort(scores, kind="stable")
+    ranked = scores[order]
+    # average 1-based rank of each run of equal scores
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    ends = np.r_[starts[1:], len(ranked)]
+    ranks = np.empty(len(ranked))
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def binary_entropy(p: float) -> float:
+    """-p ln p - (1 - p) ln(1 - p): the loss of always predicting the base rate p."""
+    if not 0.0 < p < 1.0:
+        return 0.0
+    return float(-p * np.log(p) - (1.0 - p) * np.log(1.0 - p))
+
+
+def accumulate(total: dict, new: Mapping[str, np.ndarray]) -> dict:
+    """Adds one call's sums to `total` and appends its AUC sample (SAMPLE_KEYS)."""
+    out = dict(total)
+    for key, value in new.items():
+        if key in SAMPLE_KEYS:
+            out[key] = [*out.get(key, []), np.asarray(value)]
+        else:
+            out[key] = out.get(key, 0) + value
+    return out
+
+
+def _flat(value) -> np.ndarray:
+    """One array, or a list of arrays (an interval's calls), as one flat array."""
+    parts = value if isinstance(value, list) else [value]
+    return np.concatenate([np.asarray(p).reshape(-1) for p in parts]) if parts else np.zeros(0)
 
 
 def summarize_metrics(sums: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Accumulated `metric_sums` -> mlm_accuracy, sampled_accuracy, disc_accuracy,
-    disc_precision, disc_recall, disc_auc (NaN where a denominator is zero)."""
-    s = {k: np.asarray(v, np.float64) for k, v in sums.items()}
+    """Accumulated `metric_sums` (and AUC samples, one array or a list of them) ->
+    mlm_accuracy, sampled_accuracy, disc_accuracy, disc_precision, disc_recall, disc_auc
+    (exact, see `exact_auc`) and disc_base_ratio: the discriminator's loss over the entropy of
+    the replaced fraction, i.e. over the loss of always answering the base rate (1.0 = it has
+    learned nothing; a healthy run falls well below). NaN where a denominator is zero."""
+    s = {k: np.asarray(v, np.float64) for k, v in sums.items() if k not in SAMPLE_KEYS}
 
     def ratio(num: str, den: str) -> float:
         return float(s[num] / s[den]) if s[den] > 0 else float("nan")
 
+    auc = float("nan")
+    if all(k in sums for k in SAMPLE_KEYS):
+        auc = exact_auc(*(_flat(sums[k]) for k in SAMPLE_KEYS))
+    base = binary_entropy(ratio("actual_pos", "tokens")) if s["tokens"] > 0 else 0.0
     return {
         "mlm_accuracy": ratio("mlm_correct", "mlm_weight"),
         "sampled_accuracy": ratio("sampled_correct", "mlm_weight"),
         "disc_accuracy": ratio("disc_correct", "tokens"),
         "disc_precision": ratio("true_pos", "pred_pos"),
         "disc_recall": ratio("true_pos", "actual_pos"),
-        "disc_auc": histogram_auc(s["auc_pos"], s["auc_neg"]),
+        "disc_auc": auc,
+        "disc_base_ratio": (float(s["disc_loss_sum"] / s["tokens"]) / base if base > 0
+                            else float("nan")),
     }

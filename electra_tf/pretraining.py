@@ -207,7 +207,7 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
             if step - n == 0 and abs(sums["loss"] / n - expected) > 5.0:
                 logging.warning("first loss %.2f is far from ln(V) + 50 ln 2 = %.2f: check the "
                                 "vocabulary and labels", loss, expected)
-            acc = {k: acc.get(k, 0) + v for k, v in sums.items()}
+            acc = losses.accumulate(acc, sums)
             acc_steps += n
             if step % opts.log_every == 0 or step == pre.train_steps:
                 logged = _summarize(acc, acc_steps, optimizer)
@@ -218,6 +218,8 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
                        else float("nan"))
                 logged.update(sequences_per_second=rate)
                 _log_line(step, pre.train_steps, logged, eta, pre.objective)
+                if step == pre.train_steps:
+                    _warn_if_discriminator_idle(logged)
                 _write_summaries(writer, step, logged)
                 acc, acc_steps = {}, 0
             if eval_iterator is not None and (step % opts.eval_every == 0
@@ -275,13 +277,28 @@ def _fmt(metrics: dict[str, float]) -> str:
 def _log_line(step: int, total: int, m: dict[str, float], eta: float,
               objective: str = "electra") -> None:
     """The progress line; the masked-LM baseline has no discriminator and no sampling."""
-    rtd = (f"  disc {m['disc_loss']:.4f}  mlm_acc {m['mlm_accuracy']:.3f}  sampled_acc "
-           f"{m['sampled_accuracy']:.3f}  auc {m['disc_auc']:.3f}  precision "
-           f"{m['disc_precision']:.3f}  recall {m['disc_recall']:.3f}"
+    rtd = (f"  disc {m['disc_loss']:.4f} ({m['disc_base_ratio']:.2f} of base rate)  mlm_acc "
+           f"{m['mlm_accuracy']:.3f}  sampled_acc {m['sampled_accuracy']:.3f}  auc "
+           f"{m['disc_auc']:.3f}  precision {m['disc_precision']:.3f}  recall "
+           f"{m['disc_recall']:.3f}"
            if objective == "electra" else f"  mlm_acc {m['mlm_accuracy']:.3f}")
     logging.info("step %d/%d  loss %.3f  mlm %.3f%s  lr %.3g  %.1f seq/s  ETA %s", step, total,
                  m["loss"], m["mlm_loss"], rtd, m["learning_rate"], m["sequences_per_second"],
                  _duration(eta))
+
+
+IDLE_DISCRIMINATOR = 0.97  # disc_base_ratio at or above which the discriminator knows ~nothing
+
+
+def _warn_if_discriminator_idle(metrics: dict[str, float]) -> None:
+    """At the end of a run: warns when the discriminator's loss is still about that of always
+    answering the replaced fraction (it would hand fine-tuning little but a collapsed encoder)."""
+    ratio = metrics.get("disc_base_ratio", float("nan"))
+    if math.isfinite(ratio) and ratio >= IDLE_DISCRIMINATOR:
+        logging.warning("the discriminator's loss ends at %.2f of the base rate's (1.0 = it "
+                        "cannot tell replaced tokens at all; AUC %.3f): train longer, or check "
+                        "the learning rate and the generator's size", ratio,
+                        metrics.get("disc_auc", float("nan")))
 
 
 def _duration(seconds: float) -> str:

@@ -83,7 +83,8 @@ class PretrainStep:
         self._evaluate = tf.function(self._eval_loop, autograph=False)
 
     def train(self, iterator, steps: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Runs `steps` updates; returns sums over steps of losses, metric sums, grad_norm."""
+        """Runs `steps` updates; returns sums over steps of losses, metric sums, grad_norm,
+        and the discriminator's AUC sample of every step (losses.SAMPLE_KEYS, [S, L])."""
         with graph_options.lean_grappler():
             return self._train(iterator, steps)
 
@@ -94,9 +95,12 @@ class PretrainStep:
 
     # --- one replica ------------------------------------------------------------------------
     def _forward(self, batch, denominators, seed, training):
+        """(losses, metric sums, AUC sample) of one (micro-)batch."""
         out = self.model(batch, training=training, seed=seed)
         result = losses.pretraining_losses(out, batch, self.cfg, denominators)
-        return result, losses.metric_sums(out, batch)
+        rows = losses.sample_rows(batch["input_ids"],
+                                  self.strategy.num_replicas_in_sync * self.accumulation_steps)
+        return result, losses.metric_sums(out, batch), losses.disc_sample(out, batch, rows)
 
     def _replica_train(self, batch):
         ctx = tf.distribute.get_replica_context()
@@ -106,8 +110,8 @@ class PretrainStep:
         step = tf.convert_to_tensor(self.optimizer.iterations)  # a value, not the variable
         scale = (tf.convert_to_tensor(self.loss_scale.scale) if self.loss_scale is not None
                  else tf.constant(1.0))
-        grads, totals = self._gradients(batch, denominators, step,
-                                        ctx.replica_id_in_sync_group, scale)
+        grads, totals, sample = self._gradients(batch, denominators, step,
+                                                ctx.replica_id_in_sync_group, scale)
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         if self.loss_scale is not None:  # unscale; skip the update if anything overflowed
             grads = [g / scale for g in grads]
@@ -117,22 +121,24 @@ class PretrainStep:
         grads, grad_norm = tf.clip_by_global_norm(grads, self.cfg.clip_norm)
         self.optimizer.apply_gradients(zip(grads, self.variables))
         totals["grad_norm"] = grad_norm / tf.cast(ctx.num_replicas_in_sync, tf.float32)
-        return totals
+        return totals, sample
 
     def _replica_gradients(self, batch, denominators, step, replica_id, scale):
-        """This replica's summed gradients and metric sums over its micro-batches.
+        """This replica's summed gradients, metric sums over its micro-batches and the first
+        micro-batch's AUC sample.
 
         No collectives and no input here, so `jit_compile` can compile it whole on any device.
         """
         k = self.accumulation_steps
         parts = _split(batch, k)
-        grads = totals = None
+        grads = totals = sample = None
         for i in range(k):  # unrolled: k is small, and XLA needs no loop-carried gradients
             micro = {key: v[i] for key, v in parts.items()}
             seed = sampling_seed(self.cfg.seed, step, replica_id * k + i,
                                  tf.shape(micro["input_ids"])[0])
             with tf.GradientTape() as tape:
-                result, sums = self._forward(micro, denominators, seed, training=True)
+                result, sums, micro_sample = self._forward(micro, denominators, seed,
+                                                           training=True)
                 scaled_loss = result["loss"] * scale  # float16: keep small gradients alive
             micro_grads = [tf.convert_to_tensor(g)  # IndexedSlices of the tables -> dense
                            for g in tape.gradient(scaled_loss, self.variables)]
@@ -140,7 +146,8 @@ class PretrainStep:
                 g + mg for g, mg in zip(grads, micro_grads)]
             part = {**result, **sums}
             totals = part if totals is None else {n: totals[n] + part[n] for n in part}
-        return grads, totals
+            sample = sample or micro_sample
+        return grads, totals, sample
 
     def _replica_eval(self, batch):
         ctx = tf.distribute.get_replica_context()
@@ -148,8 +155,8 @@ class PretrainStep:
                                       losses.loss_denominators(batch))
         seed = sampling_seed(self.cfg.seed + 1, 0, ctx.replica_id_in_sync_group,
                              tf.shape(batch["input_ids"])[0])
-        result, sums = self._forward(batch, denominators, seed, training=False)
-        return {**result, **sums}
+        result, sums, sample = self._forward(batch, denominators, seed, training=False)
+        return {**result, **sums}, sample
 
     # --- loops over steps (one tf.function call) ---------------------------------------------
     def _train_loop(self, iterator, steps):
@@ -159,15 +166,23 @@ class PretrainStep:
         return self._run(self._replica_eval, iterator, steps)
 
     def _run(self, fn, iterator, steps, extra=()):
+        """Runs `fn` (-> sums, AUC sample) on `steps` batches: the sums summed over replicas and
+        steps, the samples gathered over replicas and concatenated over steps ([S, L])."""
         shapes = {**{k: () for k in LOSS_KEYS + extra}, **losses.metric_shapes()}
         totals = {k: tf.zeros(shape, tf.float32) for k, shape in shapes.items()}
+        samples = {k: tf.TensorArray(dtype, size=0, dynamic_size=True, infer_shape=False)
+                   for k, dtype in zip(losses.SAMPLE_KEYS, (tf.float32, tf.int32))}
 
-        def body(i, totals):
-            per_replica = self.strategy.run(fn, args=(next(iterator),))
-            return i + 1, {k: totals[k] + self.strategy.reduce(tf.distribute.ReduceOp.SUM,
-                                                               per_replica[k], axis=None)
-                           for k in totals}
+        def body(i, totals, samples):
+            per_replica, sample = self.strategy.run(fn, args=(next(iterator),))
+            totals = {k: totals[k] + self.strategy.reduce(tf.distribute.ReduceOp.SUM,
+                                                          per_replica[k], axis=None)
+                      for k in totals}
+            samples = {k: samples[k].write(i, self.strategy.gather(sample[k], axis=0))
+                       for k in samples}
+            return i + 1, totals, samples
 
         # one trace of `fn`, one loop in the graph
-        _, totals = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), totals))
-        return totals
+        _, totals, samples = tf.while_loop(lambda i, *_: i < steps, body,
+                                           (tf.constant(0), totals, samples))
+        return {**totals, **{k: v.concat() for k, v in samples.items()}}

@@ -67,25 +67,22 @@ def main() -> None:
         grads = tape.gradient(loss, disc.trainable_variables)
         grads, norm = tf.clip_by_global_norm(grads, 1.0)
         opt.apply_gradients(zip(grads, disc.trainable_variables))
-        return loss, norm, tf.sigmoid(out["disc_logits"]), labels
+        return loss, norm, out["disc_logits"], labels
 
-    hist = {"pos": np.zeros(losses.AUC_BINS), "neg": np.zeros(losses.AUC_BINS)}
+    scores, truth = [], []  # the logging window's logits and labels (-1 = padding)
     for i in range(1, a.steps + 1):
         batch = next(batches)
-        loss, norm, probs, labels = step(batch, tf.constant(i))
-        real = batch["input_mask"].numpy().astype(bool)
-        bins = np.clip((probs.numpy() * losses.AUC_BINS).astype(int), 0, losses.AUC_BINS - 1)
-        y = labels.numpy().astype(bool)
-        hist["pos"] += np.bincount(bins[real & y], minlength=losses.AUC_BINS)
-        hist["neg"] += np.bincount(bins[real & ~y], minlength=losses.AUC_BINS)
+        loss, norm, logits, labels = step(batch, tf.constant(i))
+        scores.append(logits.numpy())
+        truth.append(np.where(batch["input_mask"].numpy() == 1, labels.numpy(), -1))
         if i % a.report_every == 0:
             print(json.dumps({"lr": a.lr, "optimizer": a.optimizer, "dropout": a.dropout,
                               "step": i, "disc_loss": round(float(loss), 4),
                               "grad_norm": round(float(norm), 4),
-                              "auc": round(losses.histogram_auc(hist["pos"], hist["neg"]), 3)}),
+                              "auc": round(losses.exact_auc(np.concatenate(scores),
+                                                            np.concatenate(truth)), 3)}),
                   flush=True)
-            hist = {k: np.zeros(losses.AUC_BINS) for k in hist}
-
+            scores, truth = [], []
 
 if __name__ == "__main__":
     main()

@@ -104,8 +104,10 @@ def main() -> None:
              "is_replaced": replaced.int().numpy(), "disc_logits": disc_logits.detach().numpy()},
             {k: batch[k] for k in ("masked_lm_ids", "masked_lm_weights", "input_mask")})
         part = {k: np.asarray(v) for k, v in part.items()}
-        part.update(loss=loss.item(), mlm_loss=mlm.item(), disc_loss=disc_loss.item())
-        sums = part if sums is None else {k: sums[k] + part[k] for k in sums}
+        part.update(loss=loss.item(), mlm_loss=mlm.item(), disc_loss=disc_loss.item(),
+                    disc_scores=disc_logits.detach().numpy(),
+                    disc_labels=np.where(mask.numpy() == 1, replaced.int().numpy(), -1))
+        sums = losses.accumulate(sums or {}, part)
         if step % a.log_every == 0:
             m = losses.summarize_metrics(sums)
             m.update({k: sums[k] / a.log_every for k in ("loss", "mlm_loss", "disc_loss")})

@@ -141,3 +141,72 @@ def test_span_f1_counts_only_exact_chunks():
     assert got["precision"] == pytest.approx(2 / 4) and got["recall"] == pytest.approx(2 / 3)
     assert got["f1"] == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
     assert metrics.span_f1([["O"]], [["O"]])["f1"] == 0.0
+
+
+# --- pretraining: the discriminator's AUC and base-rate ratio ----------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_exact_auc_agrees_with_sklearn_with_ties_and_padding(seed):
+    from electra_tf import losses
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(-1, 2, 3000)  # -1 = padding, left out
+    scores = np.round(rng.normal(labels * 0.3, 1.0), 1)  # rounded: many ties
+    keep = labels >= 0
+    expected = skm.roc_auc_score(labels[keep], scores[keep])
+    assert losses.exact_auc(scores, labels) == pytest.approx(expected, abs=1e-12)
+    assert np.isnan(losses.exact_auc(scores[labels == 1], labels[labels == 1]))
+
+
+def _disc_outputs(logits, labels, mask):
+    import tensorflow as tf
+
+    zeros = tf.zeros([len(logits), 1], tf.int32)
+    batch = {"input_mask": tf.constant(mask), "masked_lm_weights": tf.zeros([len(logits), 1]),
+             "masked_lm_ids": zeros}
+    out = {"disc_logits": tf.constant(logits, tf.float32), "is_replaced": tf.constant(labels),
+           "mlm_logits": tf.zeros([len(logits), 1, 5]), "sampled_ids": zeros}
+    return out, batch
+
+
+def test_pretraining_auc_is_exact_near_the_base_rate():
+    # A discriminator whose probabilities all sit within 1e-4 of the 15% base rate but rank
+    # every replaced token above every original one: AUC 1.0. A 1,000-bin histogram of the
+    # probability put them in one bin and reported 0.5.
+    from electra_tf import losses
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random((16, 32)) < 0.15).astype(np.int32)
+    mask = np.ones_like(labels)
+    mask[:, 28:] = 0
+    base = np.log(0.15 / 0.85)
+    logits = base + 1e-4 * labels + 1e-5 * rng.random(labels.shape)
+    out, batch = _disc_outputs(logits, labels, mask)
+    sums = {k: v.numpy() for k, v in losses.metric_sums(out, batch).items()}
+    sample = {k: v.numpy() for k, v in losses.disc_sample(out, batch, 16).items()}
+    np.testing.assert_array_equal(sample["disc_labels"], np.where(mask == 1, labels, -1))
+    summary = losses.summarize_metrics(losses.accumulate(losses.accumulate({}, {**sums, **sample}),
+                                                         {**sums, **sample}))
+    assert summary["disc_auc"] == 1.0
+    # it answers the base rate: its loss is the entropy of the replaced fraction
+    assert summary["disc_base_ratio"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_base_ratio_falls_when_the_discriminator_knows():
+    from electra_tf import losses
+
+    labels = np.array([[1, 0, 0, 0, 0, 0, 0, 1]] * 4, np.int32)
+    out, batch = _disc_outputs(np.where(labels == 1, 4.0, -4.0), labels, np.ones_like(labels))
+    summary = losses.summarize_metrics({k: v.numpy() for k, v in
+                                        losses.metric_sums(out, batch).items()})
+    assert summary["disc_base_ratio"] < 0.05 and np.isnan(summary["disc_auc"])  # no sample
+
+
+def test_a_run_ending_with_an_idle_discriminator_warns(caplog):
+    from electra_tf import pretraining
+
+    with caplog.at_level("WARNING"):
+        pretraining._warn_if_discriminator_idle({"disc_base_ratio": 0.8, "disc_auc": 0.8})
+        assert not caplog.records
+        pretraining._warn_if_discriminator_idle({"disc_base_ratio": 0.99, "disc_auc": 0.55})
+    assert "0.99 of the base rate" in caplog.text

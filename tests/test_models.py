@@ -256,8 +256,11 @@ def test_discriminator_learns_to_spot_replacements_in_unseen_batches():
     held_out = iter(strategy.experimental_distribute_dataset(batches(2)))
 
     def held_out_auc():
-        sums = step.evaluate(held_out, tf.constant(4))
-        return losses.summarize_metrics({k: v.numpy() for k, v in sums.items()})["disc_auc"]
+        sums = {k: v.numpy() for k, v in step.evaluate(held_out, tf.constant(4)).items()}
+        # the exact AUC reads every token of the 4 batches: [4 x 16, L] logits and labels
+        assert sums["disc_scores"].shape == sums["disc_labels"].shape == (64, length)
+        assert sums["disc_labels"].sum() == sums["actual_pos"]
+        return losses.summarize_metrics(sums)["disc_auc"]
 
     before = held_out_auc()
     step.train(train, tf.constant(300))
