@@ -24,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 V, H, F, P, LAYERS, HEADS = 120, 32, 64, 40, 2, 4
 
 
-def bert_tf1_values(rng) -> dict[str, np.ndarray]:
+def bert_tf1_values(rng, V: int = V) -> dict[str, np.ndarray]:  # noqa: N803
     """The original BERT checkpoint's names and shapes (bert/..., cls/...)."""
     shapes = {"bert/embeddings/word_embeddings": (V, H),
               "bert/embeddings/position_embeddings": (P, H),
@@ -112,6 +112,45 @@ def test_bert_conversion_is_what_warm_starts_and_fine_tuning_restore(bert_tf1, t
     assert saved.endswith("model.ckpt")
     np.testing.assert_array_equal(task.discriminator.encoder.blocks[0].query.kernel.numpy(),
                                   model.discriminator.encoder.blocks[0].query.kernel.numpy())
+
+
+@pytest.mark.slow
+def test_cli_bert_to_ours_continues_with_electras_objective(tmp_path):
+    import subprocess
+
+    from test_preprocess import write_corpus, write_vocab
+
+    from electra_tf.data import preprocess
+
+    vocab = write_vocab(tmp_path)
+    values = bert_tf1_values(np.random.default_rng(2), vocab.size)
+    write_official(tmp_path / "bert" / "bert_model.ckpt", {k: v * 0.1 for k, v in values.items()},
+                   slots=False)
+    (tmp_path / "bert" / "bert_config.json").write_text(json.dumps({"num_attention_heads": 4}))
+    script = lambda name, *args: subprocess.run(  # noqa: E731
+        [sys.executable, str(ROOT / name), *args], capture_output=True, text=True, timeout=600)
+    result = script("convert_checkpoint.py", "--source=tf1", f"--input={tmp_path / 'bert'}",
+                    f"--output_dir={tmp_path / 'init'}", "--generator_fraction=0.5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "initialized fresh: discriminator head, generator" in result.stdout
+    assert "not part of ELECTRA, skipped: bert/pooler/dense/bias" in result.stdout
+    preprocess.build([str(write_corpus(tmp_path / "c.txt", 40))], vocab, str(tmp_path / "data"),
+                     preprocess.BuildOptions(max_seq_length=32, num_shards=1))
+    run = tmp_path / "run"
+    result = script("run_pretraining.py", f"--init_checkpoint={tmp_path / 'init'}",
+                    f"--config_json={tmp_path / 'init' / 'config.json'}",
+                    f"--vocab_file={vocab.path}", f"--train_files={tmp_path / 'data' / 'pre*'}",
+                    "--max_seq_length=32", "--batch_size=8", "--train_steps=2",
+                    "--warmup_steps=0", "--steps_per_loop=1", "--log_every=1",
+                    f"--model_dir={run}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "warm start (weights only)" in result.stderr
+    assert "auc" in result.stderr and "sampled_acc" in result.stderr  # ELECTRA's metrics
+    trained = convert_tf1.load_pretrainer(str(run))
+    assert trained.config.model.generator_hidden_size == H // 2
+    first = trained.discriminator.encoder.blocks[0].query.kernel.numpy()
+    source = 0.1 * values["bert/encoder/layer_0/attention/self/query/kernel"]
+    assert np.abs(first - source).max() < 0.01  # the BERT weights, after two small steps
 
 
 def test_tf1_checkpoint_of_another_model_is_refused(tmp_path):
