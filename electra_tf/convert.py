@@ -255,6 +255,7 @@ class ImportReport:
     generator_loaded: bool
     ignored: tuple[str, ...] = ()  # known parts that are not ELECTRA's: pooler, NSP/MLM heads
     fresh: tuple[str, ...] = ()  # parts of our model the source lacks: freshly initialized
+    note: str = ""  # how the source computes something differently
 
     def summary(self) -> str:
         text = (f"{self.source}: {self.loaded} tensors loaded, {self.skipped} optimizer/step "
@@ -266,7 +267,7 @@ class ImportReport:
                 text += " ..." if len(names) > 10 else ""
         if self.fresh:
             text += f"; initialized fresh: {', '.join(self.fresh)}"
-        return text
+        return text + (f"; note: {self.note}" if self.note else "")
 
 
 def load_discriminator(model: ElectraPretrainer, state: Mapping[str, np.ndarray], where: str,

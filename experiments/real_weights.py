@@ -177,12 +177,23 @@ def build_shards(a, work: Path) -> Path:
     return shards
 
 
+def log_seconds(text: str) -> int:
+    """Wall seconds between the first and the last absl line of a log (same day); TF's C++
+    lines (dated 0000) are left out."""
+    stamps = [ln.split()[1] for ln in text.splitlines()
+              if ln[:1] in "IWE" and ln[1:5].isdigit() and ln[1:5] != "0000"]
+    seconds = [int(h) * 3600 + int(m) * 60 + float(x) for h, m, x in
+               (t.split(":") for t in (stamps[0], stamps[-1]))]
+    return round(seconds[1] - seconds[0])
+
+
 def pretrain(a, work: Path, shards: Path, name: str, init: str) -> dict:
-    """ELECTRA pretraining of the converted shape (from `init`, or random weights)."""
-    directory = work / name
+    """ELECTRA pretraining of the converted shape (from `init`, or random weights); the
+    held-out discriminator AUC at the end. A run already finished (its log says so) is read."""
+    directory, log = work / name, work / f"{name}.log"
     end = directory / "end.json"
-    if not end.exists():
-        began = time.time()
+    done = log.exists() and f"eval at step {a.pretrain_steps}:" in log.read_text()
+    if not end.exists() and not done:
         flags = [f"--config_json={work / 'init' / 'config.json'}",
                  f"--model_dir={directory}", f"--train_files={shards}/pretrain_data*",
                  f"--eval_files={shards}/eval_data*", f"--vocab_file={model_dir()}/vocab.txt",
@@ -191,14 +202,14 @@ def pretrain(a, work: Path, shards: Path, name: str, init: str) -> dict:
                  f"--warmup_steps={a.pretrain_steps // 10}", "--log_every=50",
                  f"--eval_every={a.pretrain_steps}", "--eval_steps=20",
                  f"--save_every={a.pretrain_steps}", "--steps_per_loop=50"]
-        text = run(["run_pretraining.py", *flags,
-                    *([f"--init_checkpoint={init}"] if init else [])],
-                   work / f"{name}.log")
-        evals = [ln.split("eval at step ", 1)[1] for ln in text.splitlines()
-                 if "eval at step" in ln]
-        auc = float(evals[-1].split("disc_auc ")[1].split()[0])
-        end.write_text(json.dumps({"eval_disc_auc": auc, "eval": evals[-1],
-                                   "seconds": round(time.time() - began)}))
+        run(["run_pretraining.py", *flags, *([f"--init_checkpoint={init}"] if init else [])],
+            log)
+    if not end.exists():
+        text = log.read_text()
+        final = [ln.split("eval at step ", 1)[1] for ln in text.splitlines()
+                 if "eval at step" in ln][-1]
+        end.write_text(json.dumps({"eval_disc_auc": float(final.split("disc_auc ")[1].split()[0]),
+                                   "eval": final, "seconds": log_seconds(text)}))
     return json.loads(end.read_text())
 
 
@@ -228,6 +239,7 @@ def main() -> None:
     p.add_argument("--pretrain_steps", type=int, default=200)
     p.add_argument("--pretrain_lr", type=float, default=1e-4)
     p.add_argument("--pretrain_batch", type=int, default=32)
+    p.add_argument("--continue_arms", default="continued,scratch")
     p.add_argument("--continue_seeds", type=int, default=1)
     p.add_argument("--torch_threads", type=int, default=1)
     p.add_argument("--results_dir", default=str(RESULTS))
@@ -248,7 +260,7 @@ def main() -> None:
               "command": "experiments/real_weights.py " + " ".join(
                   f"--{k}={v}" for k, v in vars(a).items()
                   if k not in ("work_dir", "results_dir", "task_dir", "corpus_dir", "phases",
-                               "run_seeds")),
+                               "run_seeds", "continue_arms")),
               "settings": {k: v for k, v in vars(a).items() if k not in ("work_dir", "run_seeds")}}
     if "ours" in phases:
         rows = finetune_ours(a, work, str(init), "ours", a.seeds)
@@ -261,12 +273,17 @@ def main() -> None:
         report["hf"] = {"learning_rate": lr, "seeds": rows, **summarize(rows)}
     if "continue" in phases:
         shards = build_shards(a, work)
+        starts = {k: v for k, v in {"continued": str(init), "scratch": ""}.items()
+                  if k in a.continue_arms.split(",")}
+        # both pretraining runs first (the AUCs), then their fine-tuning
+        ends = {name: pretrain(a, work, shards, f"pretrain_{name}", start)
+                for name, start in starts.items()}
         report["continue"] = {}
-        for name, start in (("continued", str(init)), ("scratch", "")):
-            end = pretrain(a, work, shards, f"pretrain_{name}", start)
+        for name in starts:
             rows = finetune_ours(a, work, str(work / f"pretrain_{name}"), f"ft_{name}",
                                  a.continue_seeds)
-            report["continue"][name] = {"pretraining": end, "seeds": rows, **summarize(rows)}
+            report["continue"][name] = {"pretraining": ends[name], "seeds": rows,
+                                        **summarize(rows)}
     write_report(report, Path(a.results_dir))
 
 
@@ -309,8 +326,9 @@ def markdown(r: dict) -> str:
                   "| start | held-out discriminator AUC | dev | test | pretraining minutes |",
                   "|---|---|---|---|---|"]
         for name, v in r["continue"].items():
-            lines.append(f"| {name} | {v['pretraining']['eval_disc_auc']:.3f} | "
-                         f"{v['median_dev_accuracy']:.4f} | {v['median_test_accuracy']:.4f} | "
+            dev, test = (f"{v[f'median_{k}_accuracy']:.4f}" if v["seeds"] else "not run"
+                         for k in ("dev", "test"))
+            lines.append(f"| {name} | {v['pretraining']['eval_disc_auc']:.3f} | {dev} | {test} | "
                          f"{v['pretraining']['seconds'] / 60:.1f} |")
     return "\n".join(lines) + "\n"
 
