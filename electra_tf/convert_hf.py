@@ -102,8 +102,6 @@ def save_hf_directory(model: ElectraPretrainer, output_dir: str, vocab: Vocab | 
     return paths
 
 
-
-
 def model_directory(path: str) -> tuple[str, tuple[str, ...]]:
     """The transformers model directory inside `path`: itself, or the Transformer module of a
     sentence-transformers layout (modules.json). Returns it and the modules left out."""

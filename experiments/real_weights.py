@@ -304,14 +304,15 @@ def markdown(r: dict) -> str:
         lines += [f"Sentiment task (8,480 train / 1,063 dev / 1,025 test; majority 0.524), "
                   f"{s['epochs']:g} epoch(s), batch 32, max length {s['max_seq_length']}, "
                   "10% warmup, weight decay 0.01, float32.", "",
-                  "| fine-tuning | dev (median) | test (median) | dev per seed | test per seed "
-                  "| minutes per seed |", "|---|---|---|---|---|---|"]
+                  "| fine-tuning | seeds run | dev (median) | test (median) | dev per seed | "
+                  "test per seed | minutes per seed |", "|---|---|---|---|---|---|---|"]
         for key, label in (("ours", "electra-tf, our defaults"),
                            ("hf", "transformers (PyTorch), same hyperparameters, no LLRD")):
             if key in r:
                 rows = r[key]["seeds"]
                 lines.append(
-                    f"| {label} | {r[key]['median_dev_accuracy']:.4f} | "
+                    f"| {label} | {len(rows)} of {s['seeds']} | "
+                    f"{r[key]['median_dev_accuracy']:.4f} | "
                     f"{r[key]['median_test_accuracy']:.4f} | "
                     + ", ".join(f"{x['dev_accuracy']:.4f}" for x in rows) + " | "
                     + ", ".join(f"{x['test_accuracy']:.4f}" for x in rows) + " | "

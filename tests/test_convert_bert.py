@@ -216,11 +216,12 @@ def hf_bert(kind: str):
     return model
 
 
-def save(model, directory: pathlib.Path, torch_format: bool = False) -> None:
-    """save_pretrained; torch_format: the older pytorch_model.bin layout instead of
-    model.safetensors (transformers 5 writes only safetensors itself)."""
-    if not torch_format:
-        model.save_pretrained(str(directory))
+def save(model, directory: pathlib.Path, layout: str = "plain") -> None:
+    """save_pretrained; "sharded": several safetensors files and their index; "bin": the older
+    pytorch_model.bin layout (transformers 5 writes only safetensors itself)."""
+    if layout != "bin":
+        model.save_pretrained(str(directory), **({"max_shard_size": "40KB"}
+                                                 if layout == "sharded" else {}))
         return
     directory.mkdir(parents=True, exist_ok=True)
     model.config.save_pretrained(str(directory))
@@ -237,14 +238,15 @@ def base_outputs(model, batch) -> np.ndarray:
 
 @pytest.mark.parametrize("kind,layout", [("BertModel", "plain"),
                                          ("BertForMaskedLM", "bin"),
-                                         ("BertForPreTraining", "plain"),
+                                         ("BertForPreTraining", "sharded"),
                                          ("BertModel", "sentence-transformers")])
 def test_hf_bert_directory_matches_transformers_hidden_states(kind, layout, tmp_path):
     reference = hf_bert(kind)
     directory = tmp_path / "model"
     target = directory / "0_Transformer" if layout == "sentence-transformers" else directory
-    save(reference, target, torch_format=layout == "bin")
-    assert (target / ("pytorch_model.bin" if layout == "bin" else "model.safetensors")).exists()
+    save(reference, target, layout)
+    written = {"bin": "pytorch_model.bin", "sharded": "model.safetensors.index.json"}
+    assert (target / written.get(layout, "model.safetensors")).exists()
     if layout == "sentence-transformers":
         (directory / "modules.json").write_text(json.dumps([
             {"idx": 0, "name": "0", "path": "0_Transformer",
@@ -270,7 +272,7 @@ def test_hf_bert_directory_matches_transformers_hidden_states(kind, layout, tmp_
 
 
 def test_pytorch_weights_without_torch_stop_with_one_line(tmp_path, monkeypatch):
-    save(hf_bert("BertModel"), tmp_path, torch_format=True)
+    save(hf_bert("BertModel"), tmp_path, "bin")
     monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
     with pytest.raises(convert.ConversionError,
                        match=r"pytorch_model.bin: PyTorch weights need torch to read \(pip "
