@@ -69,16 +69,16 @@ def finetune_ours(a, work: Path, init: str, name: str, seeds: int) -> list[dict]
             if seed not in a.run_seeds:  # another process runs it
                 continue
             directory.mkdir(parents=True, exist_ok=True)
-            began = time.time()
-            text = run(["run_finetuning.py", *TASK_FLAGS, f"--data_dir={a.task_dir}",
-                        f"--vocab_file={model_dir()}/vocab.txt", f"--init_checkpoint={init}",
-                        f"--output_dir={directory}", f"--max_seq_length={a.max_seq_length}",
-                        f"--epochs={a.epochs}", f"--seed={seed}", "--num_seeds=1",
-                        "--log_every=50"], directory / "log.txt")
+            run(["run_finetuning.py", *TASK_FLAGS, f"--data_dir={a.task_dir}",
+                 f"--vocab_file={model_dir()}/vocab.txt", f"--init_checkpoint={init}",
+                 f"--output_dir={directory}", f"--max_seq_length={a.max_seq_length}",
+                 f"--epochs={a.epochs}", f"--seed={seed}", "--num_seeds=1",
+                 "--log_every=50"], directory / "log.txt")
+        if not (directory / "run.json").exists():  # from the run's log (its driver may be gone)
+            text = (directory / "log.txt").read_text()
             defaults = next(ln for ln in text.splitlines() if "fine-tuning defaults" in ln)
             (directory / "run.json").write_text(json.dumps({
-                "seconds": round(time.time() - began),
-                "defaults": defaults.split("] ", 1)[1]}))
+                "seconds": log_seconds(text), "defaults": defaults.split("] ", 1)[1]}))
         metrics = json.loads((directory / "results.json").read_text())["median"]
         out.append({"seed": seed, "dev_accuracy": metrics["accuracy"],
                     "test_accuracy": metrics["test_accuracy"],
