@@ -261,7 +261,9 @@ def main() -> None:
                   f"--{k}={v}" for k, v in vars(a).items()
                   if k not in ("work_dir", "results_dir", "task_dir", "corpus_dir", "phases",
                                "run_seeds", "continue_arms")),
-              "settings": {k: v for k, v in vars(a).items() if k not in ("work_dir", "run_seeds")}}
+              "settings": {k: v for k, v in vars(a).items() if k not in (
+                  "work_dir", "run_seeds", "task_dir", "corpus_dir", "results_dir", "phases",
+                  "continue_arms")}}
     if "ours" in phases:
         rows = finetune_ours(a, work, str(init), "ours", a.seeds)
         report["ours"] = {"seeds": rows, **summarize(rows)}
@@ -308,7 +310,7 @@ def markdown(r: dict) -> str:
                   "test per seed | minutes per seed |", "|---|---|---|---|---|---|---|"]
         for key, label in (("ours", "electra-tf, our defaults"),
                            ("hf", "transformers (PyTorch), same hyperparameters, no LLRD")):
-            if key in r:
+            if r.get(key, {}).get("seeds"):
                 rows = r[key]["seeds"]
                 lines.append(
                     f"| {label} | {len(rows)} of {s['seeds']} | "
@@ -317,7 +319,7 @@ def markdown(r: dict) -> str:
                     + ", ".join(f"{x['dev_accuracy']:.4f}" for x in rows) + " | "
                     + ", ".join(f"{x['test_accuracy']:.4f}" for x in rows) + " | "
                     + ", ".join(f"{x['seconds'] / 60:.1f}" for x in rows) + " |")
-        if "ours" in r:
+        if r.get("ours", {}).get("seeds"):
             lines += ["", f"Our defaults, as logged: {r['ours']['seeds'][0]['defaults']}"]
     if "continue" in r:
         lines += ["", f"ELECTRA pretraining on web.txt (the model's vocabulary, L="
