@@ -32,6 +32,8 @@ flags.DEFINE_integer("train_steps", None, "Total optimizer steps.")
 flags.DEFINE_float("learning_rate", None, "Peak learning rate.")
 flags.DEFINE_integer("warmup_steps", None, "Linear warmup steps.")
 flags.DEFINE_float("mask_prob", None, "Share of tokens masked per sequence.")
+flags.DEFINE_bool("adam_bias_correction", None, "Adam with bias correction (the authors' "
+                  "optimizer has none).")
 flags.DEFINE_float("generator_fraction", None, "Generator width as a share of the "
                    "discriminator's (0.25 Small/Large, 1/3 Base, 1.0 for Small++).")
 flags.DEFINE_enum("objective", None, ["electra", "mlm"], "electra (default): replaced token "
@@ -55,7 +57,7 @@ flags.DEFINE_integer("stop_after", 0, "Stop after this many steps in this proces
                      "checkpoint (0: run to train_steps).")
 
 _PRETRAIN_FLAGS = ("batch_size", "train_steps", "learning_rate", "warmup_steps", "mask_prob",
-                   "max_seq_length", "seed")
+                   "max_seq_length", "seed", "adam_bias_correction")
 
 
 def resolve_config():

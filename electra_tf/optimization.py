@@ -265,11 +265,12 @@ class LayerwiseAdamWeightDecay(AdamWeightDecay):
 
 def finetuning_optimizer(variables, learning_rate: float, total_steps: int, warmup_steps: int,
                          num_layers: int, layerwise_decay: float, mode: str = "official",
-                         weight_decay: float = 0.01, epsilon: float = 1e-6
-                         ) -> LayerwiseAdamWeightDecay:
+                         weight_decay: float = 0.01, epsilon: float = 1e-6,
+                         bias_correction: bool = False) -> LayerwiseAdamWeightDecay:
     """The authors' fine-tuning optimizer: their Adam, warmup x linear decay, layer-wise decay
     of the learning rate over `variables` (for our loop, which aggregates and clips)."""
     return LayerwiseAdamWeightDecay(
         WarmupLinearDecay(learning_rate, total_steps, warmup_steps),
         lr_scales=layerwise_lr_scales(variables, num_layers, layerwise_decay, mode),
-        weight_decay=weight_decay, epsilon=epsilon, aggregate_gradients=False)
+        weight_decay=weight_decay, epsilon=epsilon, bias_correction=bias_correction,
+        aggregate_gradients=False)

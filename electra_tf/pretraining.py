@@ -142,7 +142,7 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
         model = build_pretrainer(cfg)
         optimizer = optimization.pretraining_optimizer(
             pre.learning_rate, pre.train_steps, pre.warmup_steps, pre.weight_decay,
-            pre.adam_epsilon)
+            pre.adam_epsilon, pre.adam_bias_correction)
         step_fn = PretrainStep(model, optimizer, pre, strategy, opts.accumulation_steps,
                                opts.jit_compile)
         state = {"model": model, "optimizer": optimizer}

@@ -41,6 +41,9 @@ def test_published_training_settings_and_param_counts():
             base.pretrain.train_steps) == (256, 2e-4, 766_000)
     assert (large.pretrain.batch_size, large.pretrain.learning_rate,
             large.pretrain.train_steps) == (2048, 2e-4, 400_000)
+    # the authors' Adam (no bias correction) for the published sizes; tiny's short warmup needs it
+    assert [SIZES[s].pretrain.adam_bias_correction for s in ("small", "base", "large", "tiny")
+            ] == [False, False, False, True]
     # The paper's parameter counts (discriminator): 14M, 110M, 335M.
     assert approx_params(small.model) / 1e6 == pytest.approx(13.5, abs=1.0)
     assert approx_params(base.model) / 1e6 == pytest.approx(110, abs=2)
@@ -69,6 +72,7 @@ def test_json_round_trip():
     ({"pretrain": {"max_seq_length": 1024}}, "pretrain.max_seq_length"),
     ({"pretrain": {"objective": "bert"}}, "pretrain.objective"),
     ({"pretrain": {"random_token_rate": 0.2}}, "pretrain.random_token_rate"),  # 0.85 + 0.2 > 1
+    ({"pretrain": {"adam_bias_correction": "yes"}}, "pretrain.adam_bias_correction"),
 ])
 def test_bad_values_name_the_key(data, key):
     with pytest.raises(ConfigError, match=f"'{key}'"):

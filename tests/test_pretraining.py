@@ -61,6 +61,7 @@ def test_flagfile_run_learns_and_writes_logs_eval_and_checkpoints(data, tmp_path
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-60")
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["model"]["hidden_size"] == 32 and saved["pretrain"]["batch_size"] == 16
+    assert saved["pretrain"]["adam_bias_correction"] is True  # the tiny preset's
 
 
 def weights(model_dir):
@@ -206,8 +207,11 @@ def test_warm_start_and_accumulation_from_flags(data, tmp_path):
     source = tf.train.latest_checkpoint(str(tmp_path / "a"))
     second = run(f"--flagfile={flagfile}", f"--model_dir={tmp_path / 'b'}", "--eval_files=",
                  f"--init_checkpoint={source}", "--accumulation_steps=2", "--train_steps=10",
-                 "--save_every=10", "--log_every=10", "--stop_after=2", "--steps_per_loop=1")
+                 "--save_every=10", "--log_every=10", "--stop_after=2", "--steps_per_loop=1",
+                 "--noadam_bias_correction")
     assert second.returncode == 0, second.stderr[-2000:]
+    saved = json.loads((tmp_path / "b" / "config.json").read_text())["pretrain"]
+    assert saved["adam_bias_correction"] is False  # the flag over the tiny preset
     assert "warm start (weights only)" in second.stderr and "--stop_after" in second.stderr
     assert tf.train.latest_checkpoint(str(tmp_path / "b")).endswith("ckpt-2")  # fresh step
     bigger = tmp_path / "bigger.json"  # a warm start into another shape stops with one line
