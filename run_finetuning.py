@@ -60,6 +60,12 @@ flags.DEFINE_float("layerwise_decay", None, "Layer-wise LR decay (default 0.8; l
                    "1.0 turns it off.")
 flags.DEFINE_integer("reinit_layers", 0, "Fresh weights for the top k encoder blocks after "
                      "loading --init_checkpoint (helps briefly pretrained models; 0: official).")
+flags.DEFINE_integer("embedding_directions_removed", 0, "After loading --init_checkpoint, "
+                     "remove the mean and the top k principal directions of the word "
+                     "embeddings (all-but-the-top; 1 helps briefly pretrained models; 0: "
+                     "official).")
+flags.DEFINE_bool("adam_bias_correction", False, "Adam with bias correction (the authors' "
+                  "optimizer has none).")
 flags.DEFINE_enum("llrd_mode", "official", ["official", "corrected"], "official: the "
                   "authors' code (top layer decay^2; the published results); corrected: top "
                   "layer decay^1.")
@@ -188,6 +194,8 @@ def main(argv: list[str]) -> None:
         learning_rate=lr, epochs=epochs, warmup_proportion=FLAGS.warmup_proportion,
         layerwise_decay=decay, llrd_mode=FLAGS.llrd_mode,
         reinit_layers=FLAGS.reinit_layers,
+        embedding_directions_removed=FLAGS.embedding_directions_removed,
+        adam_bias_correction=FLAGS.adam_bias_correction,
         weight_decay=FLAGS.weight_decay, num_seeds=FLAGS.num_seeds, seed=FLAGS.seed,
         doc_stride=FLAGS.doc_stride, max_query_length=FLAGS.max_query_length,
         n_best_size=FLAGS.n_best_size, max_answer_length=FLAGS.max_answer_length,

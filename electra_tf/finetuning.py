@@ -42,7 +42,12 @@ from electra_tf.data.finetune_data import (
     train_dataset,
 )
 from electra_tf.distribute import get_strategy
-from electra_tf.finetuning_io import initialize, reinitialize_top_blocks, write_predictions
+from electra_tf.finetuning_io import (
+    initialize,
+    reinitialize_top_blocks,
+    remove_top_directions,
+    write_predictions,
+)
 from electra_tf.heads import TaskModel
 from electra_tf.pretraining import PRECISIONS, _duration
 from electra_tf.tokenization import WordPieceTokenizer, casing_mismatch, load_vocab, write_atomic
@@ -87,8 +92,14 @@ class FinetuneConfig:
     # few-sample BERT fine-tuning"): a briefly pretrained discriminator's top block is
     # specialised to replaced-token detection; 0 = the official behaviour.
     reinit_layers: int = 0
+    # All-but-the-top on the loaded word embeddings: the mean and the top k principal
+    # directions removed (finetuning_io.remove_top_directions); 0 = the official behaviour.
+    embedding_directions_removed: int = 0
     weight_decay: float = 0.01
     adam_epsilon: float = 1e-6
+    # Adam's bias correction: off in the authors' optimizer (the published runs), where the
+    # first few hundred steps move each weight up to 3-6x the learning rate.
+    adam_bias_correction: bool = False
     clip_norm: float = 1.0
     num_seeds: int = 1
     seed: int = 0
@@ -128,6 +139,10 @@ class FinetuneConfig:
         need(isinstance(self.reinit_layers, int)
              and 0 <= self.reinit_layers <= self.model.num_layers, "reinit_layers",
              f"an integer in [0, model.num_layers={self.model.num_layers}]")
+        need(isinstance(self.embedding_directions_removed, int)
+             and 0 <= self.embedding_directions_removed < self.model.embedding_size,
+             "embedding_directions_removed",
+             f"an integer in [0, model.embedding_size={self.model.embedding_size})")
         need(self.llrd_mode in optimization.LLRD_MODES, "llrd_mode",
              f"one of {optimization.LLRD_MODES}")
         need(self.precision in FINETUNE_PRECISIONS, "precision", f"one of {FINETUNE_PRECISIONS}")
@@ -312,7 +327,7 @@ def run_seed(cfg: FinetuneConfig, data: TaskData, seed: int,
         optimizer = optimization.finetuning_optimizer(
             model.trainable_variables, cfg.learning_rate, total,
             int(total * cfg.warmup_proportion), cfg.model.num_layers, cfg.layerwise_decay,
-            cfg.llrd_mode, cfg.weight_decay, cfg.adam_epsilon)
+            cfg.llrd_mode, cfg.weight_decay, cfg.adam_epsilon, cfg.adam_bias_correction)
         step_fn = FinetuneStep(model, optimizer, cfg, seed, strategy)
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
         manager = tf.train.CheckpointManager(checkpoint, seed_dir, cfg.keep_checkpoints)
@@ -321,6 +336,8 @@ def run_seed(cfg: FinetuneConfig, data: TaskData, seed: int,
             logging.info("seed %d: resumed from %s", seed, manager.latest_checkpoint)
         elif cfg.init_checkpoint:
             initialize(model, cfg.init_checkpoint)
+            remove_top_directions(model.discriminator.encoder.embeddings,
+                                  cfg.embedding_directions_removed)
             reinitialize_top_blocks(model.discriminator.encoder, cfg.reinit_layers)
         else:
             logging.warning("seed %d: no --init_checkpoint: fine-tuning from random weights",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -89,6 +90,34 @@ def reinitialize_top_blocks(encoder, count: int) -> None:
         fresh.build((None, None, encoder.hidden_size))
         for old, new in zip(block.weights, fresh.weights, strict=True):
             old.assign(new)
+
+
+def top_direction_share(table: np.ndarray) -> float:
+    """[V, E] embedding table -> the share of its centred variance along the first principal
+    direction (about 1/E for random rows; a briefly pretrained table concentrates it)."""
+    centred = table - table.mean(axis=0)
+    singular = np.linalg.svd(centred, compute_uv=False)  # [min(V, E)]
+    return float(singular[0] ** 2 / np.sum(singular ** 2))
+
+
+def remove_top_directions(embeddings, count: int) -> None:
+    """All-but-the-top (Mu & Viswanath, ICLR 2018) on the word-embedding table: removes the
+    mean row and the `count` leading principal directions, then rescales the rows to the old
+    median norm. A tied generator softmax trained briefly with Adam moves every row along one
+    shared "frequency" direction (rows of rare tokens one way, frequent tokens the other),
+    which drowns the differences between words that fine-tuning needs."""
+    table = embeddings.word_embeddings.numpy()  # [V, E]
+    logging.info("word embeddings: %.0f%% of their variance along one direction (random "
+                 "rows: about %.0f%%)%s", 100 * top_direction_share(table),
+                 100 / table.shape[1], f"; removing the top {count}" if count else "")
+    if not count:
+        return
+    centred = table - table.mean(axis=0)
+    _, _, directions = np.linalg.svd(centred, full_matrices=False)  # [E, E]
+    top = directions[:count]  # [count, E]
+    flat = centred - (centred @ top.T) @ top
+    scale = np.median(np.linalg.norm(table, axis=1)) / np.median(np.linalg.norm(flat, axis=1))
+    embeddings.word_embeddings.assign((flat * scale).astype(table.dtype))
 
 
 def _write(path: str, text: str) -> None:
