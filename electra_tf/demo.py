@@ -6,12 +6,14 @@ Stages (each printed as the command a user would run on their own data):
   2. pretrain the tiny ELECTRA for a fixed budget (mixed_bfloat16 where the CPU has bfloat16
      matmuls, else float32), with the progress line and ETA;
   3. fine-tune the discriminator on the embedded sentiment task (demo_data/sentiment: movie
-     review snippets, MIT license, see demo_data/NOTICE);
+     review snippets, MIT license, see demo_data/NOTICE), and the same model from random weights
+     the same way: the baseline pretraining has to beat;
   4. export the classifier as a SavedModel (raw text in, labels out), reload it and classify a
      few sentences;
   5. plot the pretraining curves into <output_dir>/pretraining_curves.png and print a summary.
 
-    python -m electra_tf.demo [--output_dir runs/demo] [--pretrain_steps 1500]
+    python -m electra_tf.demo [--output_dir runs/demo] [--pretrain_steps 1500] [--seed 0]
+                              [--precision auto|float32|mixed_bfloat16]
 """
 
 from __future__ import annotations
@@ -112,11 +114,17 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--pretrain_steps", type=int, default=1500)  # ~9 min on 2 cores
     p.add_argument("--finetune_epochs", type=float, default=3.0)
     p.add_argument("--finetune_max_seq_length", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="pretraining seed")
+    p.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16"],
+                   help="pretraining precision (auto: mixed_bfloat16 where the CPU has "
+                   "bfloat16 matmuls)")
     a = p.parse_args(argv)
     out = os.path.abspath(a.output_dir)
     data, pretrain = f"{out}/data", f"{out}/pretrain"
     finetune, served = f"{out}/finetune", f"{out}/saved_model"
-    precision = "mixed_bfloat16" if has_bfloat16_matmul() else "float32"
+    baseline = f"{out}/finetune_random_init"
+    precision = a.precision if a.precision != "auto" else (
+        "mixed_bfloat16" if has_bfloat16_matmul() else "float32")
     if os.path.isdir(out):  # the demo's own directory: start afresh
         shutil.rmtree(out)
     os.makedirs(out)
@@ -135,20 +143,27 @@ def main(argv: list[str] | None = None) -> dict:
         f"--max_seq_length={a.max_seq_length}", f"--train_steps={a.pretrain_steps}",
         f"--warmup_steps={max(1, a.pretrain_steps // 10)}", f"--log_every={log_every}",
         f"--eval_every={log_every * 4}", f"--save_every={a.pretrain_steps}",
-        f"--steps_per_loop={log_every}", "--eval_steps=4", f"--precision={precision}")
-    times["finetune"] = stage(
-        "3/4 fine-tuning on sentiment (generic TSV task)", "run_finetuning.py",
+        f"--steps_per_loop={log_every}", "--eval_steps=4", f"--precision={precision}",
+        f"--seed={a.seed}")
+    finetuning = [
         "--task=generic", f"--data_dir={a.task_dir}", "--format=tsv", "--has_header=false",
         "--text_columns=1", "--label_column=0", "--test_has_labels",
-        f"--vocab_file={data}/vocab.txt",
-        f"--init_checkpoint={pretrain}", f"--output_dir={finetune}",
-        f"--max_seq_length={a.finetune_max_seq_length}", f"--epochs={a.finetune_epochs}",
-        "--learning_rate=3e-4", "--log_every=100",
+        f"--vocab_file={data}/vocab.txt", f"--max_seq_length={a.finetune_max_seq_length}",
+        f"--epochs={a.finetune_epochs}", "--learning_rate=3e-4", "--log_every=100",
         # no layer-wise decay for 4 layers: with 0.8 the embeddings train at 0.8^6 of the rate
-        # and this briefly pretrained model stayed near chance (dev 0.59 vs 0.72 without).
-        # Fresh top 2 blocks: from this checkpoint as it is, the loss sat at 0.69-0.70 for 700
-        # of 795 steps (dev 0.50-0.58 at lr 1e-4, 3e-4, 1e-3); re-initialized, dev 0.76
-        "--layerwise_decay=1.0", "--reinit_layers=2")
+        # and this briefly pretrained model stayed near chance (dev 0.59 vs 0.72 without)
+        "--layerwise_decay=1.0"]
+    times["finetune"] = stage(
+        "3/4 fine-tuning on sentiment (generic TSV task)", "run_finetuning.py", *finetuning,
+        f"--init_checkpoint={pretrain}", f"--output_dir={finetune}",
+        # the briefly pretrained word embeddings share one direction (the log line says how
+        # much); removing it is what lets fine-tuning leave chance on every seed
+        # (experiments/results/from_scratch.md)
+        "--embedding_directions_removed=1")
+    times["baseline"] = stage(
+        "3b/4 the same fine-tuning from random weights (the baseline)", "run_finetuning.py",
+        *finetuning, "--model_size=tiny", f"--config_json={out}/model_config.json",
+        f"--output_dir={baseline}")
     times["export"] = stage(
         "4/4 export (raw text -> labels)", "export_model.py", f"--finetune_dir={finetune}",
         f"--output_dir={served}", "--overwrite")
@@ -157,8 +172,10 @@ def main(argv: list[str] | None = None) -> dict:
     curves = read_curves(f"{pretrain}/train")
     png = f"{out}/pretraining_curves.png"
     plot_curves(curves, png)
-    with open(f"{finetune}/results.json") as f:
-        results = json.load(f)
+    results = {}
+    for name, directory in (("pretrained", finetune), ("random", baseline)):
+        with open(f"{directory}/results.json") as f:
+            results[name] = json.load(f).get("median", {})
     summary = _summary(curves, results, predictions, times, out, png, precision)
     with open(f"{out}/summary.json", "w") as f:
         json.dump(summary, f, indent=2)
@@ -177,15 +194,19 @@ def _vocab_config(data: str, out: str) -> str:
 
 def _summary(curves, results, predictions, times, out, png, precision) -> dict:
     last = {tag: curves[tag][-1][1] for tag, _ in CURVES if curves.get(tag)}
-    median = results.get("median", {})
+    median = results["pretrained"]
     dev = {k: v for k, v in median.items() if not k.startswith("test_")}
     accuracy = dev.get("accuracy", float("nan"))
     test_accuracy = median.get("test_accuracy", float("nan"))
+    random = results["random"]
     print("\n== summary")
     print(f"pretraining ({precision}, {times['pretrain'] / 60:.1f} min): " + ", ".join(
         f"{tag} {value:.3f}" for tag, value in last.items()))
     print(f"fine-tuning: dev accuracy {accuracy:.3f}, test accuracy {test_accuracy:.3f} "
           "(majority class 0.52)")
+    print(f"  from random weights, the same way: dev accuracy "
+          f"{random.get('accuracy', float('nan')):.3f}, test accuracy "
+          f"{random.get('test_accuracy', float('nan')):.3f}")
     for text, (label, p) in zip(SENTENCES, predictions):
         print(f"  {label:>4s} {p:.2f}  {text}")
     print(f"written under {out}: data/ (vocab.txt, shards), pretrain/ (checkpoints, "
@@ -194,6 +215,8 @@ def _summary(curves, results, predictions, times, out, png, precision) -> dict:
           f"'Export and serving'; tensorboard --logdir {out}/pretrain")
     return {"pretraining_last": last, "dev_accuracy": accuracy, "dev_metrics": dev,
             "test_accuracy": test_accuracy,
+            "random_init": {"dev_accuracy": random.get("accuracy", float("nan")),
+                            "test_accuracy": random.get("test_accuracy", float("nan"))},
             "predictions": [[t, lab, p] for t, (lab, p) in zip(SENTENCES, predictions)],
             "seconds": times, "precision": precision, "curves_png": png}
 

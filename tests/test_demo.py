@@ -14,7 +14,7 @@ def test_demo_pipeline_end_to_end_at_a_small_budget(tmp_path):
     out = tmp_path / "demo"
     summary = demo.main([f"--output_dir={out}", "--vocab_size=2000", "--max_seq_length=64",
                          "--pretrain_steps=20", "--finetune_epochs=0.05",
-                         "--finetune_max_seq_length=32"])
+                         "--finetune_max_seq_length=32", "--seed=3", "--precision=float32"])
     saved = json.loads((out / "summary.json").read_text())
     assert saved["dev_accuracy"] == summary["dev_accuracy"] and math.isfinite(
         summary["dev_accuracy"])
@@ -23,6 +23,13 @@ def test_demo_pipeline_end_to_end_at_a_small_budget(tmp_path):
     assert summary["test_accuracy"] == results["median"]["test_accuracy"]
     assert 0.0 <= summary["test_accuracy"] <= 1.0
     assert "test_accuracy" not in summary["dev_metrics"]
+    # the baseline: the same fine-tuning from random weights of the same shape
+    baseline = json.loads((out / "finetune_random_init" / "results.json").read_text())
+    assert summary["random_init"] == {"dev_accuracy": baseline["median"]["accuracy"],
+                                      "test_accuracy": baseline["median"]["test_accuracy"]}
+    assert baseline["init_checkpoint"] == "" and results["init_checkpoint"]
+    pretrained = json.loads((out / "pretrain" / "config.json").read_text())
+    assert pretrained["pretrain"]["seed"] == 3 and summary["precision"] == "float32"
     assert set(summary["pretraining_last"]) == {tag for tag, _ in demo.CURVES}
     assert all(math.isfinite(v) for v in summary["pretraining_last"].values())
     assert [p[0] for p in summary["predictions"]] == demo.SENTENCES
