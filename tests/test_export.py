@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import tiny_config
+from conftest import ZH_TEXTS, tiny_config, zh_vocab
 
 from electra_tf import export, tokenization
 from electra_tf.data import features as feats
@@ -272,3 +272,22 @@ def test_xla_compiled_export_matches(classifier, tmp_path):
     xla = tf.saved_model.load(str(tmp_path / "xla")).signatures["serving_default"](text=text)
     np.testing.assert_allclose(xla["logits"].numpy(), plain["logits"].numpy(), atol=1e-5,
                                rtol=0)
+
+
+@pytest.mark.parametrize("lower_case", [True, False])
+def test_raw_chinese_text_tokenizes_as_bert_tokenizer(tmp_path, lower_case):
+    """The exported `tokenize` signature on Chinese text (full-width punctuation, digits and
+    letters kept, control characters removed) gives transformers' BertTokenizer's ids."""
+    transformers = pytest.importorskip("transformers")
+    vocab = zh_vocab(tmp_path, lower_case)
+    texts = ZH_TEXTS + ["".join(ZH_TEXTS)]  # the last one truncated to L - 2 pieces
+    model = build_pretrainer(tiny_config(vocab_size=vocab.size))
+    export.export(model, vocab, str(tmp_path / "enc"), LENGTH, lower_case=lower_case,
+                  check_texts=texts[:2])
+    got = tf.saved_model.load(str(tmp_path / "enc")).signatures["tokenize"](
+        text=tf.constant(texts))["input_ids"].numpy()
+    ref = transformers.BertTokenizer(vocab.path, do_lower_case=lower_case)
+    want = ref(texts, max_length=LENGTH, truncation=True, padding="max_length")["input_ids"]
+    assert ref.pad_token_id == vocab.pad_id and ref.cls_token_id == vocab.cls_id
+    np.testing.assert_array_equal(got, want)
+    assert vocab.id("，") in got[0]
