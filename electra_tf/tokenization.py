@@ -142,7 +142,7 @@ def learn_vocab(text_files: list[str], vocab_size: int, output_path: str,
     tensorflow-text's learner took minutes for 100k lines) with BERT's normalization and
     pre-tokenization, the five special tokens first ([PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3,
     [MASK]=4) and `##` continuation pieces. A small corpus can yield fewer than `vocab_size`
-    tokens: the model's vocab_size must then be set to the size written.
+    tokens; pretraining and fine-tuning take the model's vocab_size from the file written.
     """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
