@@ -11,15 +11,17 @@ TEXTS = ZH_TEXTS + ["Hello WORLD", "tab\there", "A\x00B\x7fC\x1fD", "ΣΑΣ ΟΔ
                     "ﬁne Straße", "x" * 50, "", "  ", "line\r\nend", "İstanbul"]
 
 
-def test_plain_ascii_rows_take_the_short_path_to_the_same_result():
+@pytest.mark.parametrize("lower_case", [True, False])
+def test_plain_ascii_rows_take_the_short_path_to_the_same_result(lower_case):
     texts = tf.constant(TEXTS)
-    np_full = normalization._normalize(texts, True).numpy()
-    assert normalization.normalize(texts, True).numpy().tolist() == np_full.tolist()
-    assert normalization.normalize(texts[3:9], True).numpy().tolist() == np_full[3:9].tolist()
+    full = normalization._normalize(texts, lower_case).numpy().tolist()
+    assert normalization.normalize(texts, lower_case).numpy().tolist() == full
+    assert normalization.normalize(texts[3:9], lower_case).numpy().tolist() == full[3:9]
     grid = tf.reshape(tf.constant(TEXTS[:20]), [4, 5])  # any shape
-    assert normalization.normalize(grid, True).shape == [4, 5]
-    assert normalization.normalize(tf.constant([], tf.string), True).shape == [0]
-    assert normalization.normalize(tf.constant("A\x00B"), True).numpy() == b"ab"
+    assert normalization.normalize(grid, lower_case).shape == [4, 5]
+    assert normalization.normalize(tf.constant([], tf.string), lower_case).shape == [0]
+    assert normalization.normalize(tf.constant("A\x00B"), lower_case).numpy() == (
+        b"ab" if lower_case else b"AB")
 
 
 @pytest.mark.parametrize("lower_case", [True, False])
