@@ -23,7 +23,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "Encoder export: a pretraining --model_dir, a converted "
                     "directory (convert_checkpoint.py) or a checkpoint prefix.")
 flags.DEFINE_string("config_json", None, "Encoder export: the run's config.json (default: next "
-                    "to the checkpoint).")
+                    "to the checkpoint); without a vocab_size, --vocab_file's size.")
 flags.DEFINE_string("finetune_dir", None, "Task export: a run_finetuning.py --output_dir.")
 flags.DEFINE_integer("seed", 0, "Task export: which seed_<n> to export.")
 flags.DEFINE_list("label_names", None, "Classification/tagging label names in output order "
@@ -51,8 +51,10 @@ def main(argv: list[str]) -> int:
                                  "and --finetune_dir (fine-tuned task)")
     settings = {"vocab_file": FLAGS.vocab_file, "lower_case": True, "max_seq_length": 128,
                 "max_query_length": 64, "label_names": (), "regression_range": (0.0, 1.0)}
-    if FLAGS.checkpoint:
-        model = convert_tf1.load_pretrainer(FLAGS.checkpoint, FLAGS.config_json).discriminator
+    if FLAGS.checkpoint:  # vocab_size: the config's, else the vocabulary's
+        size = load_vocab(FLAGS.vocab_file).size if FLAGS.vocab_file else None
+        model = convert_tf1.load_pretrainer(FLAGS.checkpoint, FLAGS.config_json,
+                                            size).discriminator
     else:
         model, saved = export.load_finetuned(FLAGS.finetune_dir, FLAGS.seed)
         settings.update({k: v for k, v in saved.items() if v not in (None, ())})

@@ -7,7 +7,8 @@ Tasks: the GLUE tasks (cola, sst, mrpc, sts, qqp, mnli, qnli, rte), squadv1, squ
 ner and chunk (CoNLL files), or `generic` for any TSV/CSV/JSON Lines task described by
 --task_type/--format/--text_columns/--label_column (or a --task_spec JSON file).
 The model's shape comes from the config.json next to --init_checkpoint (a pretraining run or
-a converted checkpoint), else from --model_size (default small); --config_json overrides it.
+a converted checkpoint), else from --model_size (default small) with --vocab_file's size as
+vocab_size; --config_json overrides it.
 Learning rate and layer-wise decay default to the published values of the size nearest to that
 shape (logged at the start); epochs to the task's. Results: <output_dir>/results.json
 (per-seed dev metrics and their median), seed_<n>/ (checkpoints, dev/test predictions).
@@ -105,16 +106,20 @@ def _checkpoint_config(init: str) -> tuple[dict, str] | None:
 
 
 def resolve_model():
-    """The checkpoint's config.json, else the preset (--model_size, default small); then
-    --config_json overrides. A --model_size that disagrees with the checkpoint is an error."""
+    """The checkpoint's config.json, else the preset (--model_size, default small) with
+    --vocab_file's size; then --config_json overrides. A --model_size that disagrees with the
+    checkpoint is an error."""
     import dataclasses
     import json
 
     import tensorflow as tf
 
     from electra_tf.config import ConfigError, ElectraConfig, ModelConfig, get_config
+    from electra_tf.tokenization import load_vocab
 
     model = dataclasses.asdict(get_config(FLAGS.model_size or "small").model)
+    if FLAGS.vocab_file:  # a learned vocabulary rarely has the preset's size
+        model["vocab_size"] = load_vocab(FLAGS.vocab_file).size
     found = _checkpoint_config(FLAGS.init_checkpoint) if FLAGS.init_checkpoint else None
     if found:
         saved, path = found

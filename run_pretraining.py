@@ -2,7 +2,8 @@
 
 Flags in a flagfile can be overridden on the command line (later flags win). The model and
 recipe come from --model_size (tiny/small/base/large), optionally --config_json, then the
-individual flags below; the resolved config is saved as <model_dir>/config.json.
+individual flags below; the model's vocab_size is --vocab_file's size unless --config_json sets
+it (a resumed run keeps its own). The resolved config is saved as <model_dir>/config.json.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ flags.DEFINE_string("model_dir", None, "Checkpoints, config.json and TensorBoard
                     "(local or gs://). An existing run there is resumed.")
 flags.DEFINE_string("train_files", None, "TFRecord shards (comma-separated globs).")
 flags.DEFINE_string("eval_files", "", "Held-out TFRecord shards for evaluation.")
-flags.DEFINE_string("vocab_file", None, "The vocab.txt the shards were built with.")
+flags.DEFINE_string("vocab_file", None, "The vocab.txt the shards were built with; its size "
+                    "is the model's vocab_size unless --config_json sets it.")
 flags.DEFINE_enum("strategy", "auto", ["auto", "tpu", "mirrored", "multi_worker", "one_device",
                                        "cpu"], "Distribution strategy.")
 flags.DEFINE_string("tpu", "", "Cloud TPU name, 'local', or grpc://host:port.")
@@ -67,8 +69,11 @@ def resolve_config():
     import tensorflow as tf
 
     from electra_tf.config import BERT_MLM, ConfigError, ElectraConfig, get_config
+    from electra_tf.pretraining import default_vocab_size
 
     merged = get_config(FLAGS.model_size).to_dict()
+    # The vocabulary's size (a resumed run's own) unless --config_json sets it.
+    merged["model"]["vocab_size"] = default_vocab_size(FLAGS.model_dir, FLAGS.vocab_file)
     if FLAGS.config_json:
         if not tf.io.gfile.exists(FLAGS.config_json):
             raise FileNotFoundError(f"--config_json={FLAGS.config_json}: no such file")

@@ -213,10 +213,12 @@ def save_init_checkpoint(model: ElectraPretrainer, output_dir: str,
     return prefix
 
 
-def load_pretrainer(path: str, config_json: str | None = None) -> ElectraPretrainer:
+def load_pretrainer(path: str, config_json: str | None = None,
+                    vocab_size: int | None = None) -> ElectraPretrainer:
     """Our pretrainer from our checkpoint: a pretraining run's --model_dir (latest ckpt-N), a
     converted directory (model.ckpt), or a prefix; the config is config.json next to it
-    unless given. Every model variable must be in the checkpoint."""
+    unless given, its model's vocab_size `vocab_size` (the vocabulary's) where the file does
+    not set one. Every model variable must be in the checkpoint."""
     if tf.io.gfile.isdir(path):
         directory = path
         prefix = tf.train.latest_checkpoint(path) or f"{path}/{INIT_CHECKPOINT}"
@@ -228,12 +230,15 @@ def load_pretrainer(path: str, config_json: str | None = None) -> ElectraPretrai
     if not tf.io.gfile.exists(config_json):
         raise convert.ConversionError(f"{config_json} not found: pass the run's config.json")
     with tf.io.gfile.GFile(config_json) as f:
-        cfg = ElectraConfig.from_dict(json.load(f))
+        data = json.load(f)
+    if vocab_size and isinstance(data, dict) and isinstance(data.get("model", {}), dict):
+        data.setdefault("model", {}).setdefault("vocab_size", vocab_size)
+    cfg = ElectraConfig.from_dict(data)
     model = build_pretrainer(cfg)
-    status = tf.train.Checkpoint(model=model).read(prefix)
-    try:
+    try:  # a missing variable fails the assertion, a differently shaped one the read
+        status = tf.train.Checkpoint(model=model).read(prefix)
         status.assert_existing_objects_matched()
-    except AssertionError as e:
+    except (AssertionError, ValueError) as e:
         raise convert.ConversionError(f"{prefix} does not hold this model ({config_json}): "
                                       f"{str(e).splitlines()[0][:300]}") from None
     status.expect_partial()  # a pretraining checkpoint also holds the optimizer and data

@@ -27,8 +27,9 @@ the kind, label names, lengths, lower-casing and model config.
 Loading needs `import tensorflow_text` first (its tokenizer ops are custom ops):
   import tensorflow_text  # noqa: F401
   model = tf.saved_model.load(path); model.signatures["serving_default"](text=tf.constant([..]))
-TF Serving: the model server must link tensorflow-text's ops, including FastBertNormalize and
-FastWordpieceTokenizeWithOffsets (older model servers lacked them: tensorflow/serving#2064);
+TF Serving: the model server must link tensorflow-text's ops: FastBertNormalize,
+FastWordpieceTokenizeWithOffsets and NormalizeUTF8 (older model servers lacked them:
+tensorflow/serving#2064);
 otherwise serve `serving_ids` and tokenize on the client. XLA exports (`jit_compile`) also
 need the server's --xla_cpu_compilation_enabled.
 """

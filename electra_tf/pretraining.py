@@ -76,6 +76,16 @@ def check_options(cfg: ElectraConfig, opts: RunOptions, num_replicas: int) -> No
                           "steps")
 
 
+def default_vocab_size(model_dir: str, vocab_file: str) -> int:
+    """The model's vocab_size when the config does not set it: a resumed run's own (its
+    config.json), else the vocabulary's size (a learned vocabulary rarely has the preset's)."""
+    path = f"{model_dir}/{CONFIG_FILE}"
+    if tf.io.gfile.exists(path):
+        with tf.io.gfile.GFile(path) as f:
+            return ElectraConfig.from_json(f.read()).model.vocab_size
+    return load_vocab(vocab_file).size
+
+
 def check_saved_config(model_dir: str, cfg: ElectraConfig) -> None:
     """Writes config.json on a new run; on resume, stops if a key that shapes the run differs."""
     path = f"{model_dir}/{CONFIG_FILE}"

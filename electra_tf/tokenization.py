@@ -12,6 +12,8 @@ import os
 
 import tensorflow as tf
 
+from electra_tf import normalization
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
@@ -140,7 +142,7 @@ def learn_vocab(text_files: list[str], vocab_size: int, output_path: str,
     tensorflow-text's learner took minutes for 100k lines) with BERT's normalization and
     pre-tokenization, the five special tokens first ([PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3,
     [MASK]=4) and `##` continuation pieces. A small corpus can yield fewer than `vocab_size`
-    tokens: the model's vocab_size must then be set to the size written.
+    tokens; pretraining and fine-tuning take the model's vocab_size from the file written.
     """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
@@ -187,14 +189,15 @@ def write_atomic(path: str, data: bytes) -> None:
 
 
 class WordPieceTokenizer:
-    """The one tokenizer of training and serving: tensorflow-text's fast BERT tokenizer.
+    """The one tokenizer of training and serving: BERT's, on tensorflow-text's fast kernels.
 
-    Lower-casing + accent stripping (uncased BERT) when `lower_case`; punctuation and CJK
-    splitting; WordPiece with `##` pieces; [UNK] for unknown words and words over 100 bytes.
-    `FastBertTokenizer` (linear-time WordPiece) gives the same ids as tensorflow-text's
-    `BertTokenizer` and the pure-Python original (checked in tests and bench/builder.py) at
-    about 7x the speed. The data builder and the exported SavedModel both use this class, so
-    their ids cannot disagree.
+    BERT's normalization (`electra_tf.normalization`: cleaning; for `lower_case`, accents
+    dropped and lower-casing, compatibility characters such as the full-width "，" kept), then
+    tensorflow-text's `FastBertTokenizer` without its own normalization: whitespace and
+    punctuation splitting, one word per CJK character, WordPiece with `##` pieces, [UNK] for
+    unknown words and words over 100 bytes. Gives the ids of transformers' `BertTokenizer`
+    (checked in tests on English and Chinese text, both casings). The data builder,
+    fine-tuning and the exported SavedModel all use this class, so their ids cannot disagree.
     """
 
     def __init__(self, vocab: Vocab, lower_case: bool = True):
@@ -202,21 +205,27 @@ class WordPieceTokenizer:
 
         self.vocab = vocab
         self.lower_case = lower_case
-        normalizer, wordpiece = _model_buffers(vocab, lower_case)
+        normalizer, wordpiece = _model_buffers(vocab)
         self._tokenizer = tf_text.FastBertTokenizer(
             token_out_type=tf.int64, fast_wordpiece_model_buffer=wordpiece,
             fast_bert_normalizer_model_buffer=normalizer)
 
     def tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
         """[B] UTF-8 strings -> [B, (pieces)] int64 ragged ids."""
-        return self._tokenizer.tokenize(texts)
+        return self._tokenizer.tokenize(normalization.normalize(texts, self.lower_case))
 
     def tokenize_with_offsets(self, texts: tf.Tensor
                               ) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
-        """[B] UTF-8 strings -> ids, start and end byte offsets of each piece, [B, (pieces)]."""
-        ids, starts, ends = self._tokenizer.tokenize_with_offsets(texts)
+        """[B] UTF-8 strings -> ids, start and end byte offsets of each piece in the raw text,
+        [B, (pieces)] (a piece of a character that normalization expands, e.g. an accent
+        dropped, spans the whole raw character)."""
+        normalized, char_starts, char_ends, norm_ends = normalization.normalize_with_offsets(
+            texts, self.lower_case)
+        ids, starts, ends = self._tokenizer.tokenize_with_offsets(normalized)
         if ids.ragged_rank == 2:  # [B, (words), (pieces)] in some tensorflow-text versions
             ids, starts, ends = (t.merge_dims(-2, -1) for t in (ids, starts, ends))
+        starts, ends = normalization.raw_offsets(starts, ends, char_starts, char_ends,
+                                                 norm_ends)
         return ids, starts, ends
 
     def ids(self, text: str) -> list[int]:
@@ -224,15 +233,16 @@ class WordPieceTokenizer:
         return self.tokenize(tf.constant([text]))[0].numpy().tolist()
 
 
-def _model_buffers(vocab: Vocab, lower_case: bool) -> tuple[tf.Tensor, tf.Tensor]:
+def _model_buffers(vocab: Vocab) -> tuple[tf.Tensor, tf.Tensor]:
     """The tokenizer's normalizer and WordPiece models (flatbuffers) as uint8 tensors.
 
     tensorflow-text builds them anew in every process (0.6-1 s here, a tenth of a corpus build)
     and turns them into tensors through a Python list of ints; we build them with the same
-    builders (`[UNK]`, `##`, 100 bytes per word: BERT's settings), keep them in a cache
-    directory keyed by the tensorflow-text version, the vocabulary's hash and the casing
-    (`ELECTRA_TF_CACHE`, default ~/.cache/electra-tf; empty disables it) and convert through
-    numpy. Identical ids either way (tested).
+    builders (`[UNK]`, `##`, 100 bytes per word: BERT's settings; the normalizer without
+    lower-casing, which `normalization` does), keep them in a cache directory keyed by the
+    tensorflow-text version and the vocabulary's hash (`ELECTRA_TF_CACHE`, default
+    ~/.cache/electra-tf; empty disables it) and convert through numpy. Identical ids either way
+    (tested).
     """
     import numpy as np
     import tensorflow_text as tf_text
@@ -244,7 +254,7 @@ def _model_buffers(vocab: Vocab, lower_case: bool) -> tuple[tf.Tensor, tf.Tensor
     )
 
     builders = {
-        "normalizer": lambda: normalizer_builder.build_fast_bert_normalizer_model(lower_case),
+        "normalizer": lambda: normalizer_builder.build_fast_bert_normalizer_model(False),
         "wordpiece": lambda: wordpiece_builder.build_fast_wordpiece_model(
             list(vocab.tokens), 100, "##", "[UNK]", False, False),
     }
@@ -252,7 +262,7 @@ def _model_buffers(vocab: Vocab, lower_case: bool) -> tuple[tf.Tensor, tf.Tensor
                            os.path.join(os.path.expanduser("~"), ".cache", "electra-tf"))
     buffers = []
     for name, build in builders.items():
-        key = hashlib.sha256(f"{tf_text.__version__} {name} {lower_case} "
+        key = hashlib.sha256(f"{tf_text.__version__} {name} "
                              f"{vocab.sha256 if name == 'wordpiece' else ''}".encode())
         path = os.path.join(cache, f"tokenizer-{name}-{key.hexdigest()[:24]}.bin") if cache else ""
         data = None

@@ -15,11 +15,42 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import electra_tf  # noqa: E402, F401  (first: it sets TF's oneDNN option as users get it)
+from electra_tf import tokenization  # noqa: E402
 from electra_tf.config import get_config  # noqa: E402
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
 # Special ids of the test vocabularies: deliberately not BERT's 0/100/101/102/103.
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
+
+
+# Chinese as people write it, for tests that need no shared data: full-width punctuation,
+# digits and letters, the ideographic space, mixed Latin (accents, capitals), half-width
+# katakana, Hangul, emoji, a compatibility ideograph, an Extension B ideograph, and format and
+# control characters BERT removes.
+ZH_TEXTS = [
+    "配置不错，性价比挺高的。重量也很轻！",
+    "房间：干净；服务？一般……价格１２８元，ＷｉＦｉ免费。",
+    "自带Windows XP和Windows Vista两种驱动光盘（正版）",
+    "「好评」《三体》——刘慈欣著，２００８年出版",
+    "全角空格\u3000分隔，半角,逗号.句号 ＡＢＣ ａｂｃ",
+    "Crème brûlée与ÉCOLE同行：naïve Ångström",
+    "控制\x00字符\x07响铃\u200b零宽\ufeff和\ufffd替换\t制表\n换行",
+    "emoji😀👍🏽表情〜～、“引号”‘单引号’",
+    "兼容汉字\uf900与扩展B的\U00020000字",
+    "ｶﾀｶﾅ半角片假名和カタカナ，한국어도",
+    "",
+    "\u3000\u3000",
+]
+
+
+def zh_vocab(directory, lower_case: bool) -> tokenization.Vocab:
+    """A vocabulary learned from ZH_TEXTS (its last three left out, so some characters are
+    [UNK]), written in `directory`."""
+    corpus = directory / f"zh-{lower_case}.txt"
+    corpus.write_text("\n".join(t.replace("\n", " ") for t in ZH_TEXTS[:-3]) + "\n",
+                      encoding="utf-8")
+    return tokenization.learn_vocab([str(corpus)], 500, str(directory / f"vocab-{lower_case}.txt"),
+                                    lower_case=lower_case, min_frequency=1)
 
 
 def tiny_config(vocab_size: int = 100, max_seq_length: int = 32, **model):

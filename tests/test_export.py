@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import tiny_config
+from conftest import ZH_TEXTS, tiny_config, zh_vocab
 
-from electra_tf import export, tokenization
+from electra_tf import convert, convert_tf1, export, tokenization
 from electra_tf.data import features as feats
 from electra_tf.data import packing
 from electra_tf.data.tasks import Example
@@ -272,3 +272,46 @@ def test_xla_compiled_export_matches(classifier, tmp_path):
     xla = tf.saved_model.load(str(tmp_path / "xla")).signatures["serving_default"](text=text)
     np.testing.assert_allclose(xla["logits"].numpy(), plain["logits"].numpy(), atol=1e-5,
                                rtol=0)
+
+
+@pytest.mark.parametrize("lower_case", [True, False])
+def test_raw_chinese_text_tokenizes_as_bert_tokenizer(tmp_path, lower_case):
+    """The exported `tokenize` signature on Chinese text (full-width punctuation, digits and
+    letters kept, control characters removed) gives transformers' BertTokenizer's ids."""
+    transformers = pytest.importorskip("transformers")
+    vocab = zh_vocab(tmp_path, lower_case)
+    texts = ZH_TEXTS + ["".join(ZH_TEXTS)]  # the last one truncated to L - 2 pieces
+    model = build_pretrainer(tiny_config(vocab_size=vocab.size))
+    export.export(model, vocab, str(tmp_path / "enc"), LENGTH, lower_case=lower_case,
+                  check_texts=texts[:2])
+    got = tf.saved_model.load(str(tmp_path / "enc")).signatures["tokenize"](
+        text=tf.constant(texts))["input_ids"].numpy()
+    ref = transformers.BertTokenizer(vocab.path, do_lower_case=lower_case)
+    want = ref(texts, max_length=LENGTH, truncation=True, padding="max_length")["input_ids"]
+    assert ref.pad_token_id == vocab.pad_id and ref.cls_token_id == vocab.cls_id
+    np.testing.assert_array_equal(got, want)
+    assert vocab.id("，") in got[0]
+
+
+def test_export_cli_takes_vocab_size_from_the_vocab_file_when_the_config_has_none(tmp_path):
+    """An encoder export whose --config_json gives the shape but no vocab_size: the model's
+    is --vocab_file's (as in pretraining and fine-tuning)."""
+    vocab = write_vocab(tmp_path)
+    cfg = tiny_config(vocab_size=vocab.size)
+    tf.train.Checkpoint(model=build_pretrainer(cfg)).write(str(tmp_path / "ckpt" / "model"))
+    shape = cfg.to_dict()
+    del shape["model"]["vocab_size"]
+    (tmp_path / "shape.json").write_text(json.dumps(shape))
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "export_model.py"),
+         f"--checkpoint={tmp_path / 'ckpt' / 'model'}", f"--config_json={tmp_path / 'shape.json'}",
+         f"--vocab_file={vocab.path}", f"--max_seq_length={LENGTH}",
+         f"--output_dir={tmp_path / 'serving'}"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert export.read_info(str(tmp_path / "serving"))["vocab_size"] == vocab.size
+    shape["model"]["vocab_size"] = 30522  # set, and not the checkpoint's: one clear line
+    (tmp_path / "shape.json").write_text(json.dumps(shape))
+    with pytest.raises(convert.ConversionError, match=r"model does not hold this model "
+                       r"\(.*shape.json\): Received incompatible tensor with shape \(24, 16\)"):
+        convert_tf1.load_pretrainer(str(tmp_path / "ckpt" / "model"),
+                                    str(tmp_path / "shape.json"), vocab.size)

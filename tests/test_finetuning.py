@@ -337,8 +337,23 @@ def test_defaults_come_from_the_checkpoints_shape_and_are_logged(vocab, tmp_path
     assert script.resolve_recipe(script.resolve_model(), spec)[:2] == (1e-4, 0.8)
 
 
+def test_vocab_size_follows_the_vocab_file_unless_the_checkpoint_or_config_sets_it(
+        vocab, tmp_path):
+    """From random weights the preset's shape takes the vocabulary's size (a learned one
+    rarely has the preset's); a checkpoint's config.json and --config_json keep theirs."""
+    script = finetuning_flags("--model_size=tiny", f"--vocab_file={vocab.path}")
+    assert script.resolve_model().vocab_size == vocab.size != 8192
+    init = converted(tmp_path / "init", "tiny", vocab.size + 7)
+    script = finetuning_flags(f"--init_checkpoint={init}", f"--vocab_file={vocab.path}")
+    assert script.resolve_model().vocab_size == vocab.size + 7  # then a clear mismatch error
+    (tmp_path / "cfg.json").write_text(json.dumps({"model": {"vocab_size": 8192}}))
+    script = finetuning_flags("--model_size=tiny", f"--vocab_file={vocab.path}",
+                              f"--config_json={tmp_path / 'cfg.json'}")
+    assert script.resolve_model().vocab_size == 8192
+
+
 def test_a_missing_init_checkpoint_is_the_first_error(tmp_path):
-    fewer = tmp_path / "vocab.txt"  # the preset's 30,522 tokens it is not: a later error
+    fewer = tmp_path / "vocab.txt"  # 5 tokens; the run would fail later (no data)
     fewer.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n")
     script = finetuning_flags("--task=rte", f"--data_dir={tmp_path}", f"--vocab_file={fewer}",
                               f"--output_dir={tmp_path / 'out'}",

@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 from test_preprocess import write_corpus, write_vocab
 
+from electra_tf import tokenization
 from electra_tf.data import preprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,6 +128,41 @@ def test_resume_with_a_different_config_names_the_key(data, tmp_path):
     result = run(f"--flagfile={flagfile}", f"--model_dir={tmp_path}", timeout=120)
     assert result.returncode == 2
     assert "model.num_layers=2 but the run was started with 3" in result.stderr
+
+
+def vocab_size_run(model_dir, vocab_file, *flags):
+    """run_pretraining on the tiny preset (vocab_size 8192) up to its first data check: the
+    train files do not exist, so a run that gets past the vocabulary stops there."""
+    return run("--model_size=tiny", "--train_files=/nonexistent/shard-*", "--max_seq_length=32",
+               f"--model_dir={model_dir}", f"--vocab_file={vocab_file}", *flags, timeout=120)
+
+
+def test_vocab_size_follows_the_vocab_file_and_a_resumed_run_keeps_its_own(data, tmp_path):
+    """A learned vocabulary rarely has the preset's size: the model takes the file's. On
+    resume the run's own size stands: another vocabulary is an error naming both sizes."""
+    d, _ = data
+    size = tokenization.load_vocab(str(d / "vocab.txt")).size
+    result = vocab_size_run(tmp_path / "run", d / "vocab.txt")
+    assert "/nonexistent/shard-*: matches no TFRecord file" in result.stderr, result.stderr[-2000:]
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model"]["vocab_size"] == size != 8192
+    bigger = tmp_path / "bigger.txt"
+    bigger.write_text((d / "vocab.txt").read_text() + "extra1\nextra2\n")
+    result = vocab_size_run(tmp_path / "run", bigger)
+    assert result.returncode == 2
+    assert f"bigger.txt has {size + 2} tokens but the model config's vocab_size is {size}" in (
+        result.stderr.splitlines()[-1])
+
+
+def test_a_vocab_size_set_in_the_config_must_agree_with_the_vocab_file(data, tmp_path):
+    d, _ = data
+    size = tokenization.load_vocab(str(d / "vocab.txt")).size
+    (tmp_path / "cfg.json").write_text(json.dumps({"model": {"vocab_size": 8192}}))
+    result = vocab_size_run(tmp_path / "run", d / "vocab.txt",
+                            f"--config_json={tmp_path / 'cfg.json'}")
+    assert result.returncode == 2
+    assert f"vocab.txt has {size} tokens but the model config's vocab_size is 8192" in (
+        result.stderr.splitlines()[-1])
 
 
 @pytest.mark.parametrize("flag,message", [
