@@ -94,7 +94,8 @@ def reinitialize_top_blocks(encoder, count: int) -> None:
 
 def top_direction_share(table: np.ndarray) -> float:
     """[V, E] embedding table -> the share of its centred variance along the first principal
-    direction (about 1/E for random rows; a briefly pretrained table concentrates it)."""
+    direction (random rows: about (1 + sqrt(E/V))^2 / E; a briefly pretrained table
+    concentrates it)."""
     centred = table - table.mean(axis=0)
     singular = np.linalg.svd(centred, compute_uv=False)  # [min(V, E)]
     return float(singular[0] ** 2 / np.sum(singular ** 2))
@@ -107,9 +108,11 @@ def remove_top_directions(embeddings, count: int) -> None:
     shared "frequency" direction (rows of rare tokens one way, frequent tokens the other),
     which drowns the differences between words that fine-tuning needs."""
     table = embeddings.word_embeddings.numpy()  # [V, E]
+    vocab_size, width = table.shape
+    random_share = (1 + (width / vocab_size) ** 0.5) ** 2 / width  # Marchenko-Pastur edge
     logging.info("word embeddings: %.0f%% of their variance along one direction (random "
                  "rows: about %.0f%%)%s", 100 * top_direction_share(table),
-                 100 / table.shape[1], f"; removing the top {count}" if count else "")
+                 100 * random_share, f"; removing the top {count}" if count else "")
     if not count:
         return
     centred = table - table.mean(axis=0)
