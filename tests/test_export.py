@@ -217,6 +217,21 @@ def test_tagging_squad_regression_exports(classifier, tmp_path):
     np.testing.assert_allclose(out["predictions"].numpy(), scaled * 5.0, atol=1e-5)
 
 
+def test_verification_tolerance_scales_with_the_value():
+    """A trained SQuAD head's masked logits sit near -1000, where float32 values are 6e-5
+    apart: graph and eager runs that round one step apart there are the same model (such an
+    export used to be refused); near 1 the tolerance stays 1e-5."""
+    masked = np.float32(-1000.0 + 7.3)
+    step = np.nextafter(masked, np.float32(0.0))
+    logits = tf.constant([[masked, 0.5]])
+    assert export._compare("x", {"l": logits}, {"l": tf.constant([[step, 0.5]])}) == (
+        pytest.approx(float(step) - float(masked)))
+    with pytest.raises(export.ExportError, match=r"output 'l' differs by 2e-05 at 0.5 "):
+        export._compare("x", {"l": logits}, {"l": tf.constant([[masked, 0.50002]])})
+    with pytest.raises(export.ExportError, match="differs by nan"):
+        export._compare("x", {"l": logits}, {"l": tf.constant([[masked, np.nan]])})
+
+
 def test_bad_input_is_refused_with_a_clear_error(classifier, tmp_path):
     model, vocab, path, _ = classifier
     with pytest.raises(export.ExportError, match="exists; pass --overwrite"):
