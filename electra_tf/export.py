@@ -15,7 +15,9 @@ Outputs:
   tagging          logits [B, L, C], probabilities, labels [B, L] (names), tokens [B, L],
                    word_start [B, L] (1 at the first piece of a word: where a tag is read).
   squad            start_logits, end_logits [B, L] (+ answerable_logits [B]), tokens,
-                   answer_start, answer_end [B] (best span of at most 30 pieces in the context).
+                   answer_start, answer_end [B] (the span fine-tuning's evaluation would
+                   pick in this window: best start + end log-probability of the beam, at
+                   most 30 pieces of the context).
 Raw text is tokenized in the graph by the same tokenizer class the data builder and fine-tuning
 use (tensorflow-text; lower-casing as in training), truncated as they do: one text to L - 2
 pieces; a pair longest-first to L - 3 (SQuAD: the question to max_query_length, then the
@@ -45,6 +47,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from electra_tf.heads import answer_beam
 from electra_tf.models import Discriminator, ElectraPretrainer
 from electra_tf.tokenization import Vocab, VocabError, WordPieceTokenizer, casing_mismatch
 
@@ -186,8 +189,8 @@ class ServingModule(tf.Module):
         result = {k: out[k] for k in ("start_logits", "end_logits", "answerable_logits")
                   if k in out}
         context = (segments > 0) & (mask > 0) & (ids != self.sep_id)  # [B, L]
-        start, end = _best_span(out["start_logits"], out["end_logits"], context,
-                                out.get("start_top_index"), out.get("end_beam_logits"))
+        start, end = _best_span(answer_beam(out["start_logits"], out["start_top_index"],
+                                            out["end_beam_logits"]), context)
         result.update(tokens=tokens, input_mask=mask, answer_start=start, answer_end=end)
         return result
 
@@ -221,25 +224,24 @@ class ServingModule(tf.Module):
                                           text, pair)}
 
 
-def _best_span(start_logits, end_logits, context, top_starts=None, beam=None):
-    """Best (start, end) [B] inside the context (bool [B, L]) with start <= end < start +
-    MAX_ANSWER_LENGTH; uses the beam of end logits conditioned on each candidate start when
-    the model gives one. Whether to answer at all is the client's call (answerable_logits,
-    or the [CLS] logits against the span's)."""
-    length = tf.shape(start_logits)[1]
-    if beam is None:  # end logits independent of the start
-        top_starts = tf.tile(tf.range(length)[tf.newaxis], [tf.shape(start_logits)[0], 1])
-        beam = tf.tile(end_logits[:, tf.newaxis], [1, length, 1])
-    starts = tf.cast(top_starts, tf.int32)  # [B, K]
-    scores = tf.gather(start_logits, starts, batch_dims=1)[:, :, tf.newaxis] + beam  # [B,K,L]
-    offset = tf.range(length)[tf.newaxis, tf.newaxis] - starts[:, :, tf.newaxis]  # end - start
+def _best_span(beam: dict, context: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(start, end) [B]: the best span of the answer beam (heads.answer_beam) as fine-tuning's
+    evaluation picks it (squad.decode): the highest start + end log-probability among the
+    candidates whose ends are both context pieces (bool [B, L]), start <= end < start +
+    MAX_ANSWER_LENGTH (none valid: the first candidate). Whether to answer at all is the
+    client's call (answerable_logits, or the [CLS] logits against the span's)."""
+    starts = tf.cast(beam["start_top_index"], tf.int32)  # [B, K]
+    ends = tf.cast(beam["end_top_index"], tf.int32)  # [B, K, K]: K ends per start
+    scores = beam["start_top_log_probs"][:, :, tf.newaxis] + beam["end_top_log_probs"]
+    offset = ends - starts[:, :, tf.newaxis]  # end - start
     allowed = ((offset >= 0) & (offset < MAX_ANSWER_LENGTH)
                & tf.gather(context, starts, batch_dims=1)[:, :, tf.newaxis]
-               & context[:, tf.newaxis])
-    scores = tf.where(allowed, scores, -1e30)
-    flat = tf.argmax(tf.reshape(scores, [tf.shape(scores)[0], -1]), -1, output_type=tf.int32)
-    k, end = flat // length, flat % length
-    return tf.gather(starts, k, batch_dims=1), end
+               & tf.gather(context, ends, batch_dims=1))
+    scores = tf.reshape(tf.where(allowed, scores, -1e30), [tf.shape(starts)[0], -1])
+    k = tf.shape(starts)[1]
+    best = tf.argmax(scores, -1, output_type=tf.int32)  # [B] in [0, K * K)
+    row = tf.gather(ends, best // k, batch_dims=1)  # [B, K]: the ends of the best start
+    return tf.gather(starts, best // k, batch_dims=1), tf.gather(row, best % k, batch_dims=1)
 
 
 # --- writing and checking -----------------------------------------------------------------------

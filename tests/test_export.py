@@ -217,6 +217,37 @@ def test_tagging_squad_regression_exports(classifier, tmp_path):
     np.testing.assert_allclose(out["predictions"].numpy(), scaled * 5.0, atol=1e-5)
 
 
+def test_served_span_is_the_one_fine_tuning_decodes():
+    """answer_start / answer_end pick from the beam fine-tuning's evaluation decodes, by its
+    score and rules (squad.decode): random logits of one-window contexts, as a SQuAD head
+    masks them (only [CLS] and the context allowed)."""
+    from electra_tf.data import squad
+    from electra_tf.heads import answer_beam
+
+    rng = np.random.default_rng(0)
+    batch, length, k = 64, 48, 5
+    first, last = rng.integers(2, 12, batch), rng.integers(16, length, batch)
+    context = (np.arange(length) >= first[:, None]) & (np.arange(length) < last[:, None])
+    mask_add = np.where(context, 0.0, -1000.0)
+    mask_add[:, 0] = 0.0  # [CLS]: no answer
+    start_logits = tf.constant(rng.normal(0, 2, (batch, length)) + mask_add, tf.float32)
+    beam = answer_beam(start_logits, tf.math.top_k(start_logits, k).indices, tf.constant(
+        rng.normal(0, 2, (batch, k, length)) + mask_add[:, None], tf.float32))
+    start, end = export._best_span(beam, tf.constant(context))
+    text = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[:length]  # char i = piece i
+    windows = [squad.Window(i, {int(p): (int(p), int(p) + 1) for p in np.flatnonzero(row)},
+                            {int(p) for p in np.flatnonzero(row)})
+               for i, row in enumerate(context)]
+    examples = [Example(("question", text), None, str(i)) for i in range(batch)]
+    best, _, _ = squad.decode(examples, squad.SquadFeatures({}, windows, []),
+                              {key: v.numpy() for key, v in beam.items()}, n_best_size=1,
+                              max_answer_length=export.MAX_ANSWER_LENGTH)
+    decoded = [(text.index(best[str(i)]), text.index(best[str(i)]) + len(best[str(i)]) - 1)
+               for i in range(batch)]
+    assert all(best.values())  # every row has a valid candidate
+    assert list(zip(start.numpy().tolist(), end.numpy().tolist())) == decoded
+
+
 def test_verification_tolerance_scales_with_the_value():
     """A trained SQuAD head's masked logits sit near -1000, where float32 values are 6e-5
     apart: graph and eager runs that round one step apart there are the same model (such an
