@@ -6,11 +6,11 @@
 Tasks: the GLUE tasks (cola, sst, mrpc, sts, qqp, mnli, qnli, rte), squadv1, squad (2.0),
 ner and chunk (CoNLL files), or `generic` for any TSV/CSV/JSON Lines task described by
 --task_type/--format/--text_columns/--label_column (or a --task_spec JSON file).
-The model's shape comes from --model_size, else from the config.json next to
---init_checkpoint (a pretraining run or a converted checkpoint), then --config_json.
-Learning rate and layer-wise decay default to the published values for the size; epochs to
-the task's. Results: <output_dir>/results.json (per-seed dev metrics and their median),
-seed_<n>/ (checkpoints, dev/test predictions).
+The model's shape comes from the config.json next to --init_checkpoint (a pretraining run or
+a converted checkpoint), else from --model_size (default small); --config_json overrides it.
+Learning rate and layer-wise decay default to the published values of the size nearest to that
+shape (logged at the start); epochs to the task's. Results: <output_dir>/results.json
+(per-seed dev metrics and their median), seed_<n>/ (checkpoints, dev/test predictions).
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ flags.DEFINE_string("output_dir", None, "Checkpoints, predictions and results.js
 flags.DEFINE_string("init_checkpoint", "", "Pretraining run dir or checkpoint prefix, a "
                     "converted (TF1/Hugging Face) init checkpoint, a fine-tuning seed dir or "
                     "an exported SavedModel: its discriminator is loaded. Empty: random init.")
-flags.DEFINE_string("model_size", "small", "Preset shape (tiny, small, base, large), unless "
-                    "--init_checkpoint has a config.json.")
+flags.DEFINE_string("model_size", None, "Preset shape (tiny, small, base, large) when "
+                    "--init_checkpoint has no config.json (default small); with one, it must "
+                    "agree with it.")
 flags.DEFINE_string("config_json", None, "JSON {'model': {...}} overrides of the shape.")
 flags.DEFINE_bool("do_lower_case", True, "Uncased tokenization (as the vocabulary).")
 # Generic tasks.
@@ -83,23 +84,46 @@ flags.DEFINE_integer("log_every", 100, "Progress line interval in steps.")
 flags.DEFINE_integer("save_every", 1000, "Checkpoint interval in steps.")
 
 
+def _checkpoint_config(init: str) -> tuple[dict, str] | None:
+    """The 'model' section of the config.json beside --init_checkpoint, and its path."""
+    import json
+
+    import tensorflow as tf
+
+    directory = init if tf.io.gfile.isdir(init) else init.rsplit("/", 1)[0] if "/" in init else "."
+    path = f"{directory}/config.json"
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f).get("model", {}), path
+
+
 def resolve_model():
-    """Preset, or the init checkpoint's config.json; then --config_json overrides."""
+    """The checkpoint's config.json, else the preset (--model_size, default small); then
+    --config_json overrides. A --model_size that disagrees with the checkpoint is an error."""
     import dataclasses
     import json
 
     import tensorflow as tf
 
-    from electra_tf.config import ConfigError, ElectraConfig, get_config
+    from electra_tf.config import ConfigError, ElectraConfig, ModelConfig, get_config
 
-    model = dataclasses.asdict(get_config(FLAGS.model_size).model)
-    init = FLAGS.init_checkpoint
-    if init and not FLAGS["model_size"].present:
-        directory = init if tf.io.gfile.isdir(init) else init.rsplit("/", 1)[0]
-        if tf.io.gfile.exists(f"{directory}/config.json"):
-            with tf.io.gfile.GFile(f"{directory}/config.json") as f:
-                model.update(json.load(f).get("model", {}))
-            logging.info("model shape from %s/config.json", directory)
+    model = dataclasses.asdict(get_config(FLAGS.model_size or "small").model)
+    found = _checkpoint_config(FLAGS.init_checkpoint) if FLAGS.init_checkpoint else None
+    if found:
+        saved, path = found
+        if FLAGS.model_size:
+            preset = get_config(FLAGS.model_size).model
+            shape = ModelConfig(**{**model, **saved})
+            keys = ("hidden_size", "num_layers", "embedding_size", "num_heads")
+            if any(getattr(preset, k) != getattr(shape, k) for k in keys):
+                raise ConfigError(
+                    f"--model_size={FLAGS.model_size} ({preset.num_layers} layers x "
+                    f"{preset.hidden_size}) disagrees with {path} ({shape.num_layers} layers x "
+                    f"{shape.hidden_size}), the shape of --init_checkpoint's weights: drop "
+                    "--model_size")
+        model.update(saved)
+        logging.info("model shape from %s", path)
     if FLAGS.config_json:
         with tf.io.gfile.GFile(FLAGS.config_json) as f:
             overrides = json.load(f)
@@ -112,6 +136,20 @@ def resolve_model():
     return ElectraConfig.from_dict({"model": model, "pretrain": pretrain}).model
 
 
+def resolve_recipe(model, spec) -> tuple[float, float, float]:
+    """(learning rate, layer-wise decay, epochs): the flags, else the defaults of the published
+    size nearest to the model's shape (and the task's epochs); logs which were chosen."""
+    from electra_tf.finetuning import size_defaults
+
+    size, lr, decay = size_defaults(model)
+    chosen = {"learning_rate": (FLAGS.learning_rate, lr), "layerwise_decay":
+              (FLAGS.layerwise_decay, decay), "epochs": (FLAGS.epochs, float(spec.epochs))}
+    text = ", ".join(f"{k} {given:g} (given)" if given else f"{k} {default:g}"
+                     for k, (given, default) in chosen.items())
+    logging.info("fine-tuning defaults of the nearest published size, %s (this model: %d "
+                 "layers x %d hidden; epochs: the task's): %s", size, model.num_layers,
+                 model.hidden_size, text)
+    return tuple(given or default for given, default in chosen.values())
 def resolve_task():
     from electra_tf.data import tasks
 
@@ -128,24 +166,27 @@ def resolve_task():
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise ValueError(f"unexpected arguments {argv[1:]}")
-    from electra_tf.finetuning import SIZE_DEFAULTS, FinetuneConfig, run
+    from electra_tf.finetuning import FinetuneConfig, run
+    from electra_tf.finetuning_io import resolve_checkpoint
 
     for name in ("data_dir", "vocab_file", "output_dir"):
         if not getattr(FLAGS, name):
             raise ValueError(f"--{name} is required")
     if not FLAGS.task and not FLAGS.task_spec:
         raise ValueError("--task (or --task_spec) is required")
+    if FLAGS.init_checkpoint:  # a wrong path is the first thing to hear about
+        resolve_checkpoint(FLAGS.init_checkpoint)
     spec = resolve_task()
-    lr, decay = SIZE_DEFAULTS.get(FLAGS.model_size, SIZE_DEFAULTS["small"])
+    model = resolve_model()
+    lr, decay, epochs = resolve_recipe(model, spec)
     cfg = FinetuneConfig(
         task=spec, data_dir=FLAGS.data_dir, vocab_file=FLAGS.vocab_file,
-        output_dir=FLAGS.output_dir, model=resolve_model(),
+        output_dir=FLAGS.output_dir, model=model,
         init_checkpoint=FLAGS.init_checkpoint, lower_case=FLAGS.do_lower_case,
         max_seq_length=FLAGS.max_seq_length or (512 if spec.kind == "squad" else 128),
         batch_size=FLAGS.batch_size, eval_batch_size=FLAGS.eval_batch_size,
-        learning_rate=FLAGS.learning_rate or lr, epochs=FLAGS.epochs or 0.0,
-        warmup_proportion=FLAGS.warmup_proportion,
-        layerwise_decay=FLAGS.layerwise_decay or decay, llrd_mode=FLAGS.llrd_mode,
+        learning_rate=lr, epochs=epochs, warmup_proportion=FLAGS.warmup_proportion,
+        layerwise_decay=decay, llrd_mode=FLAGS.llrd_mode,
         reinit_layers=FLAGS.reinit_layers,
         weight_decay=FLAGS.weight_decay, num_seeds=FLAGS.num_seeds, seed=FLAGS.seed,
         doc_stride=FLAGS.doc_stride, max_query_length=FLAGS.max_query_length,

@@ -46,7 +46,9 @@ flags.DEFINE_integer("log_every", 100, "Progress line and summaries interval in 
 flags.DEFINE_integer("eval_every", 1000, "Held-out evaluation interval in steps.")
 flags.DEFINE_integer("eval_steps", 50, "Batches per evaluation.")
 flags.DEFINE_integer("accumulation_steps", 1, "Gradient accumulation: micro-batches per step.")
-flags.DEFINE_string("init_checkpoint", "", "Warm start from these weights (no optimizer state).")
+flags.DEFINE_string("init_checkpoint", "", "Warm start from these weights (no optimizer state): "
+                    "a checkpoint prefix or a directory holding one (e.g. a converted "
+                    "init/<name>; pass its config.json as --config_json).")
 flags.DEFINE_bool("deterministic", False, "Deterministic ops and input order (exact resumption "
                   "on CPU; slower).")
 flags.DEFINE_integer("stop_after", 0, "Stop after this many steps in this process, with a "
@@ -94,6 +96,11 @@ def main(argv: list[str]) -> None:
     for name in ("model_dir", "train_files", "vocab_file"):
         if not getattr(FLAGS, name):
             raise ValueError(f"--{name} is required")
+    init = FLAGS.init_checkpoint
+    if init:  # a wrong path is the first thing to hear about; a directory means its checkpoint
+        from electra_tf.finetuning_io import resolve_checkpoint
+
+        init = resolve_checkpoint(init)
     cfg = resolve_config()
     opts = RunOptions(
         model_dir=FLAGS.model_dir, train_files=FLAGS.train_files, vocab_file=FLAGS.vocab_file,
@@ -102,7 +109,7 @@ def main(argv: list[str]) -> None:
         steps_per_loop=FLAGS.steps_per_loop, save_every=FLAGS.save_every,
         keep_checkpoints=FLAGS.keep_checkpoints, log_every=FLAGS.log_every,
         eval_every=FLAGS.eval_every, eval_steps=FLAGS.eval_steps,
-        accumulation_steps=FLAGS.accumulation_steps, init_checkpoint=FLAGS.init_checkpoint,
+        accumulation_steps=FLAGS.accumulation_steps, init_checkpoint=init,
         deterministic=FLAGS.deterministic, stop_after=FLAGS.stop_after)
     final = run(cfg, opts)
     logging.info("done: %s", {k: round(v, 4) for k, v in final.items()})

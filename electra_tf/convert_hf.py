@@ -1,36 +1,52 @@
-"""Hugging Face directories (config.json + model.safetensors) and keras-hub's ElectraBackbone.
+"""Hugging Face (transformers) directories: config.json + model.safetensors, in and out.
 
-A pretrainer is written as two transformers-loadable directories:
+Out: a pretrainer is written as two transformers-loadable directories:
   <dir>/discriminator   ElectraForPreTraining (encoder + replaced-token-detection head)
   <dir>/generator       ElectraForMaskedLM (its word table is tied to the embeddings, so the
                         file stores it once, as transformers does)
 each with vocab.txt and tokenizer_config.json when a vocabulary is given, so
 `AutoTokenizer.from_pretrained(dir)` works too. Only numpy and safetensors are needed: no torch.
 
-keras-hub's ElectraBackbone computes a slightly different function from the ELECTRA recipe
-(and from ours and transformers'): its FFN uses the tanh approximation of GELU, not the exact
-erf GELU; it adds a pooler (dense + tanh over [CLS]) that ELECTRA never trained, left at its
-random initialization here; and it masks padding with a large negative rather than -10000.
-The sequence outputs agree once both use the same GELU (the test shows it); the difference
-from the tanh GELU alone is small (around 1e-3) but not zero.
+In: an ELECTRA directory of any transformers class (ElectraForPreTraining, ElectraModel,
+ElectraForSequenceClassification, ...) and optionally the generator's (ElectraForMaskedLM); or
+a BERT-family one (BertModel, BertForMaskedLM, BertForPreTraining, ..., and the
+sentence-transformers layout with modules.json, whose Transformer module is read). A BERT
+encoder is the discriminator's encoder with embedding size = hidden size; its pooler and
+pretraining heads are listed as skipped, and the discriminator head and generator start fresh
+(the generator `generator_fraction` wide, with its own `embeddings_project`), so
+`run_pretraining.py --init_checkpoint` continues with ELECTRA's objective. Weights come from
+model.safetensors (sharded ones too, any float dtype) or, when torch is installed,
+pytorch_model.bin.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import tensorflow as tf
 
 from electra_tf import convert
-from electra_tf.config import ModelConfig
+from electra_tf.config import SIZES, ModelConfig, nearest_size
 from electra_tf.convert_tf1 import full_config
-from electra_tf.models import Discriminator, ElectraPretrainer, build_pretrainer
+from electra_tf.models import ElectraPretrainer, build_pretrainer
 from electra_tf.tokenization import Vocab, write_atomic
 
 WEIGHTS = "model.safetensors"
+WEIGHTS_INDEX = "model.safetensors.index.json"  # a sharded checkpoint's file list
 TORCH_WEIGHTS = "pytorch_model.bin"
+SENTENCE_TRANSFORMERS = "modules.json"
 ARCHITECTURES = {"discriminator": "ElectraForPreTraining", "generator": "ElectraForMaskedLM"}
+# transformers' base-model attribute per model_type: the prefix of its keys in the heads' classes
+BASE_PREFIX = {"electra": "electra.", "bert": "bert."}
+BASE_PARTS = ("embeddings.", "embeddings_project.", "encoder.", "pooler.")  # bare base models
+# Not ELECTRA's: BERT's pooler, MLM/NSP heads (cls.), task heads; buffers (position_ids)
+EXTRAS = ("pooler.", "cls.", "classifier.", "qa_outputs.", "generator_predictions.",
+          "generator_lm_head.", "embeddings.position_ids", "embeddings.token_type_ids")
+_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16,
+           "BF16": tf.bfloat16.as_numpy_dtype, "I64": np.int64, "I32": np.int32, "I16": np.int16,
+           "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
 
 
 def hf_config(cfg: ModelConfig, network: str, pad_token_id: int = 0) -> dict:
@@ -86,6 +102,52 @@ def save_hf_directory(model: ElectraPretrainer, output_dir: str, vocab: Vocab | 
     return paths
 
 
+def model_directory(path: str) -> tuple[str, tuple[str, ...]]:
+    """The transformers model directory inside `path`: itself, or the Transformer module of a
+    sentence-transformers layout (modules.json). Returns it and the modules left out."""
+    if not tf.io.gfile.exists(f"{path}/{SENTENCE_TRANSFORMERS}"):
+        return path, ()
+    with tf.io.gfile.GFile(f"{path}/{SENTENCE_TRANSFORMERS}") as f:
+        modules = json.load(f)
+    # "models.Transformer" (older releases: "models.BERT") holds the encoder
+    encoders = [m for m in modules if m.get("type", "").endswith((".Transformer", ".BERT"))]
+    if len(encoders) != 1:
+        raise convert.ConversionError(f"{path}/{SENTENCE_TRANSFORMERS}: expected one "
+                                      f"Transformer module, found {len(encoders)}")
+    sub = encoders[0].get("path", "")
+    others = tuple(f"sentence-transformers {m['type'].rsplit('.', 1)[-1]} module"
+                   for m in modules if m is not encoders[0])
+    return (f"{path}/{sub}" if sub else path), others
+
+
+def _read_safetensors(path: str) -> dict[str, np.ndarray]:
+    from safetensors import deserialize
+
+    with tf.io.gfile.GFile(path, "rb") as f:
+        tensors = deserialize(f.read())
+    state = {}
+    for name, tensor in tensors:
+        if tensor["dtype"] not in _DTYPES:
+            raise convert.ConversionError(f"{path}: '{name}' has dtype {tensor['dtype']}, "
+                                          f"expected one of {sorted(_DTYPES)}")
+        state[name] = np.frombuffer(tensor["data"], _DTYPES[tensor["dtype"]]).reshape(
+            tensor["shape"])
+    return state
+
+
+def _read_torch(path: str) -> dict[str, np.ndarray]:
+    try:
+        import torch
+    except ImportError:
+        raise convert.ConversionError(
+            f"{path}: PyTorch weights need torch to read (pip install torch), or save the "
+            f"model as {WEIGHTS} (transformers' save_pretrained does by default)") from None
+    with tf.io.gfile.GFile(path, "rb") as f:
+        state = torch.load(f, map_location="cpu", weights_only=True)
+    return {k: v.float().numpy() if v.is_floating_point() else v.numpy()
+            for k, v in state.items()}
+
+
 def read_hf_directory(path: str) -> tuple[dict, dict[str, np.ndarray]]:
     """A transformers model directory -> (config.json dict, state dict of numpy arrays)."""
     if not tf.io.gfile.exists(f"{path}/config.json"):
@@ -93,18 +155,19 @@ def read_hf_directory(path: str) -> tuple[dict, dict[str, np.ndarray]]:
     with tf.io.gfile.GFile(f"{path}/config.json") as f:
         config = json.load(f)
     if tf.io.gfile.exists(f"{path}/{WEIGHTS}"):
-        from safetensors.numpy import load
-
-        with tf.io.gfile.GFile(f"{path}/{WEIGHTS}", "rb") as f:
-            state = load(f.read())
+        state = _read_safetensors(f"{path}/{WEIGHTS}")
+    elif tf.io.gfile.exists(f"{path}/{WEIGHTS_INDEX}"):
+        with tf.io.gfile.GFile(f"{path}/{WEIGHTS_INDEX}") as f:
+            shards = sorted(set(json.load(f)["weight_map"].values()))
+        state = {k: v for shard in shards for k, v in _read_safetensors(f"{path}/{shard}").items()}
     elif tf.io.gfile.exists(f"{path}/{TORCH_WEIGHTS}"):
-        import torch  # only for the older .bin format
-
-        state = {k: v.numpy() for k, v in torch.load(f"{path}/{TORCH_WEIGHTS}",
-                                                     map_location="cpu").items()}
+        state = _read_torch(f"{path}/{TORCH_WEIGHTS}")
     else:
         raise convert.ConversionError(f"{path}: neither {WEIGHTS} nor {TORCH_WEIGHTS} found")
-    return config, state
+    # early BERT ports name LayerNorm's parameters gamma/beta (transformers renames them too)
+    renamed = {k.replace("LayerNorm.gamma", "LayerNorm.weight").replace(
+        "LayerNorm.beta", "LayerNorm.bias"): v for k, v in state.items()}
+    return config, renamed
 
 
 def _config_value(config: dict, key: str, path: str):
@@ -113,98 +176,84 @@ def _config_value(config: dict, key: str, path: str):
     return config[key]
 
 
-def config_from_hf(disc: dict, gen: dict | None = None, path: str = "<hf>") -> ModelConfig:
-    """Our ModelConfig from transformers' ElectraConfig dicts (the generator's sets its width)."""
-    if disc.get("model_type") != "electra":
-        raise convert.ConversionError(f"{path}/config.json: model_type "
-                                      f"{disc.get('model_type')!r}, expected 'electra'")
+def config_from_hf(disc: dict, gen: dict | None = None, path: str = "<hf>",
+                   generator_fraction: float | None = None) -> ModelConfig:
+    """Our ModelConfig from transformers' ElectraConfig or BertConfig dicts.
+
+    The generator's config sets its width; without one it is `generator_fraction` wide, else
+    the nearest published size's fraction. BERT: embedding size = hidden size.
+    """
+    kind = disc.get("model_type")
+    if kind not in BASE_PREFIX:
+        raise convert.ConversionError(
+            f"{path}/config.json: model_type {kind!r}, expected 'electra' or 'bert' (ELECTRA "
+            "or a BERT-family encoder: BertModel, BertForMaskedLM, sentence-transformers ...)")
     if disc.get("hidden_act", "gelu") != "gelu":
         raise convert.ConversionError(f"{path}/config.json: hidden_act {disc['hidden_act']!r}; "
                                       "ELECTRA (and this model) use the exact 'gelu'")
+    if gen is not None and kind != "electra":
+        raise convert.ConversionError(f"{path}: a generator goes with an ELECTRA "
+                                      f"discriminator, not a {kind!r} model")
     v = lambda key: _config_value(disc, key, path)  # noqa: E731
     hidden = v("hidden_size")
-    fraction = 0.25
-    if gen is not None:
-        fraction = _config_value(gen, "hidden_size", path) / hidden
-    cfg = ModelConfig(vocab_size=v("vocab_size"), embedding_size=v("embedding_size"),
+    cfg = ModelConfig(vocab_size=v("vocab_size"),
+                      embedding_size=v("embedding_size") if kind == "electra" else hidden,
                       hidden_size=hidden, num_layers=v("num_hidden_layers"),
                       num_heads=v("num_attention_heads"),
-                      intermediate_size=v("intermediate_size"), generator_fraction=fraction,
+                      intermediate_size=v("intermediate_size"),
                       max_position_embeddings=v("max_position_embeddings"),
                       type_vocab_size=v("type_vocab_size"),
                       hidden_dropout=float(v("hidden_dropout_prob")),
                       attention_dropout=float(v("attention_probs_dropout_prob")),
                       initializer_range=float(v("initializer_range")),
                       layer_norm_eps=float(v("layer_norm_eps")))
-    if gen is not None:
-        expected = (cfg.generator_hidden_size, cfg.generator_num_heads,
-                    cfg.generator_intermediate_size, cfg.num_layers)
-        got = tuple(gen.get(k) for k in ("hidden_size", "num_attention_heads",
-                                         "intermediate_size", "num_hidden_layers"))
-        if got != expected:
-            raise convert.ConversionError(
-                f"{path}: generator (hidden, heads, FFN, layers) = {got}; this model derives "
-                f"{expected} from the discriminator (the official get_generator_config)")
+    if gen is None:
+        fraction = generator_fraction or SIZES[nearest_size(cfg)].model.generator_fraction
+        return dataclasses.replace(cfg, generator_fraction=fraction)
+    cfg = dataclasses.replace(cfg, generator_fraction=_config_value(gen, "hidden_size", path)
+                              / hidden)
+    expected = (cfg.generator_hidden_size, cfg.generator_num_heads,
+                cfg.generator_intermediate_size, cfg.num_layers)
+    got = tuple(gen.get(k) for k in ("hidden_size", "num_attention_heads",
+                                     "intermediate_size", "num_hidden_layers"))
+    if got != expected:
+        raise convert.ConversionError(
+            f"{path}: generator (hidden, heads, FFN, layers) = {got}; this model derives "
+            f"{expected} from the discriminator (the official get_generator_config)")
     return cfg
 
 
-def load_hf_directory(discriminator_dir: str, generator_dir: str | None = None
-                      ) -> ElectraPretrainer:
-    """Builds our pretrainer from transformers directories (the generator's is optional)."""
-    disc_config, disc_state = read_hf_directory(discriminator_dir)
+def _base_prefix(state: dict, kind: str) -> str:
+    """The prefix of the base model's keys: 'electra.' / 'bert.' in the task and pretraining
+    classes, '' in the bare ElectraModel / BertModel."""
+    prefix = BASE_PREFIX[kind]
+    return prefix if any(k.startswith(prefix) for k in state) else ""
+
+
+def import_hf_directory(discriminator_dir: str, generator_dir: str | None = None,
+                        generator_fraction: float | None = None
+                        ) -> tuple[ElectraPretrainer, convert.ImportReport]:
+    """Builds our pretrainer from a transformers ELECTRA or BERT-family directory (and an
+    ELECTRA generator's, optional) and loads it; the report lists what was skipped and what
+    starts fresh."""
+    directory, modules = model_directory(discriminator_dir)
+    disc_config, disc_state = read_hf_directory(directory)
     gen_config, gen_state = (read_hf_directory(generator_dir) if generator_dir
                              else (None, None))
-    model = build_pretrainer(full_config(config_from_hf(disc_config, gen_config,
-                                                        discriminator_dir)))
-    convert.load_hf_weights(model, disc_state, gen_state, source=discriminator_dir)
-    return model
-
-
-def keras_hub_backbone(disc: Discriminator, dtype: str | None = None):
-    """keras_hub.models.ElectraBackbone holding our discriminator's encoder weights.
-
-    Differences (see the module docstring): tanh GELU in its FFN, an extra untrained pooler.
-    Inputs there are named token_ids / segment_ids / padding_mask.
-    """
-    import keras_hub
-
-    cfg = disc.cfg
-    backbone = keras_hub.models.ElectraBackbone(
-        vocab_size=cfg.vocab_size, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
-        hidden_dim=cfg.hidden_size, embedding_dim=cfg.embedding_size,
-        intermediate_dim=cfg.intermediate_size, dropout=cfg.hidden_dropout,
-        max_sequence_length=cfg.max_position_embeddings, num_segments=cfg.type_vocab_size,
-        dtype=dtype)
-    encoder = disc.encoder
-    emb = encoder.embeddings
-    pairs = [(backbone.get_layer("token_embedding").embeddings, emb.word_embeddings),
-             (backbone.get_layer("position_embedding").position_embeddings,
-              emb.position_embeddings),
-             (backbone.get_layer("segment_embedding").embeddings, emb.token_type_embeddings),
-             (backbone.get_layer("embeddings_layer_norm").gamma, emb.layer_norm.gamma),
-             (backbone.get_layer("embeddings_layer_norm").beta, emb.layer_norm.beta)]
-    if encoder.embeddings_project is not None:
-        project = backbone.get_layer("embeddings_projection")
-        pairs += [(project.kernel, encoder.embeddings_project.kernel),
-                  (project.bias, encoder.embeddings_project.bias)]
-    for i, block in enumerate(encoder.blocks):
-        layer = backbone.get_layer(f"transformer_layer_{i}")
-        attention = layer._self_attention_layer
-        for theirs, ours in ((attention.query_dense, block.query), (attention.key_dense,
-                             block.key), (attention.value_dense, block.value)):
-            pairs += [(theirs.kernel, ours.kernel), (theirs.bias, ours.bias)]
-        pairs += [(attention.output_dense.kernel, block.attention_output.kernel),
-                  (attention.output_dense.bias, block.attention_output.bias),
-                  (layer._self_attention_layer_norm.gamma, block.attention_layer_norm.gamma),
-                  (layer._self_attention_layer_norm.beta, block.attention_layer_norm.beta),
-                  (layer._feedforward_intermediate_dense.kernel, block.intermediate.kernel),
-                  (layer._feedforward_intermediate_dense.bias, block.intermediate.bias),
-                  (layer._feedforward_output_dense.kernel, block.output_dense.kernel),
-                  (layer._feedforward_output_dense.bias, block.output_dense.bias),
-                  (layer._feedforward_layer_norm.gamma, block.output_layer_norm.gamma),
-                  (layer._feedforward_layer_norm.beta, block.output_layer_norm.beta)]
-    for theirs, ours in pairs:
-        value = np.asarray(ours.numpy())
-        # keras-hub's attention kernels are [H, A, H/A] / [A, H/A, H]: reshapes of ours.
-        theirs.assign(value.reshape(tuple(theirs.shape)))
-    return backbone
+    kind = disc_config.get("model_type")
+    cfg = config_from_hf(disc_config, gen_config, directory, generator_fraction)
+    model = build_pretrainer(full_config(cfg))
+    prefix = _base_prefix(disc_state, kind)
+    name_fn = convert.rebased(convert.hf_name, "electra.", prefix)
+    used, fresh = convert.load_discriminator(model, disc_state, f"{directory} (discriminator)",
+                                             name_fn)
+    if gen_state is not None:
+        convert.assign_by_name(convert.generator_variables(model.generator,
+                                                           with_embeddings=False),
+                               gen_state, f"{generator_dir} (generator)", convert.hf_name)
+    extras = tuple(f"{prefix}{e}" if e.startswith(BASE_PARTS) else e for e in EXTRAS)
+    report = convert.make_report(directory, disc_state, used, 0, gen_state is not None, fresh,
+                                 extras)
+    if modules:
+        report = dataclasses.replace(report, ignored=report.ignored + modules)
+    return model, report

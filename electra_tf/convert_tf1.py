@@ -8,8 +8,16 @@ Pretraining checkpoints also hold Adam slots (`<name>/adam_m`, `<name>/adam_v`) 
 `global_step`: a warm start takes weights only, so these are skipped. Anything else that the
 name map does not cover is reported, never silently dropped.
 
-What a checkpoint cannot tell: the number of attention heads (not part of any shape). The
-official models all use 64 per head, so `num_heads` defaults to hidden / 64.
+The original BERT checkpoints (google-research/bert: `bert/embeddings/...`,
+`bert/encoder/layer_N/...`) load as the discriminator's encoder: the same network with
+embedding size = hidden size. Their pooler (`bert/pooler/`) and pretraining heads (`cls/`:
+masked LM and next-sentence prediction) are listed as skipped; the discriminator head and the
+generator (a `generator_fraction` of the width, with its own `embeddings_project`) start fresh,
+so pretraining continues with ELECTRA's objective.
+
+What a checkpoint cannot tell: the number of attention heads (not part of any shape). It is
+read from a `bert_config.json` (or transformers' `config.json`) beside the checkpoint when there
+is one; else hidden / 64, as in every official ELECTRA and BERT model; `num_heads` overrides.
 """
 
 from __future__ import annotations
@@ -22,33 +30,17 @@ import tensorflow as tf
 from absl import logging
 
 from electra_tf import convert
-from electra_tf.config import SIZES, ElectraConfig, ModelConfig, PretrainConfig
+from electra_tf.config import SIZES, ElectraConfig, ModelConfig, PretrainConfig, nearest_size
 from electra_tf.models import ElectraPretrainer, build_pretrainer
 from electra_tf.tokenization import write_atomic
 
 OPTIMIZER_SLOTS = ("/adam_m", "/adam_v")  # the official AdamWeightDecayOptimizer's slots
 BOOKKEEPING = ("global_step",)
+SCOPES = ("electra", "bert")  # the discriminator's (or BERT's) encoder scope
+BERT_EXTRAS = ("bert/pooler/", "cls/")  # BERT's pooler and MLM/NSP heads: not ELECTRA's
+SIDE_CONFIGS = ("bert_config.json", "config.json")  # where the head count may be written
 INIT_CHECKPOINT = "model.ckpt"  # our format: tf.train.Checkpoint(model=ElectraPretrainer)
 CONFIG_FILE = "config.json"
-
-
-@dataclasses.dataclass(frozen=True)
-class ImportReport:
-    """What a conversion read: counts and the names it did not use."""
-
-    source: str
-    loaded: int
-    skipped: int  # optimizer slots and global_step
-    unmatched: tuple[str, ...]  # variables the name map does not cover
-    generator_loaded: bool
-
-    def summary(self) -> str:
-        text = (f"{self.source}: {self.loaded} tensors loaded, {self.skipped} optimizer/step "
-                f"entries skipped, generator {'loaded' if self.generator_loaded else 'absent'}")
-        if self.unmatched:
-            text += f"; {len(self.unmatched)} unmatched: {', '.join(self.unmatched[:10])}"
-            text += " ..." if len(self.unmatched) > 10 else ""
-        return text
 
 
 def read_tf1_checkpoint(path: str) -> tuple[dict[str, np.ndarray], int]:
@@ -71,7 +63,7 @@ def read_tf1_checkpoint(path: str) -> tuple[dict[str, np.ndarray], int]:
 def _shape(state: dict, name: str, path: str) -> tuple[int, ...]:
     if name not in state:
         raise convert.ConversionError(f"{path}: missing '{name}' (needed to infer the model "
-                                      "shape; is this an official ELECTRA checkpoint?)")
+                                      "shape; is this an official ELECTRA or BERT checkpoint?)")
     return tuple(state[name].shape)
 
 
@@ -82,83 +74,113 @@ def _layers(state: dict, scope: str) -> int:
     return n
 
 
-def config_from_tf1(state: dict[str, np.ndarray], path: str = "checkpoint",
-                    num_heads: int | None = None) -> ModelConfig:
-    """Infers our ModelConfig from the checkpoint's shapes (released Small: generator 1.0).
+def checkpoint_scope(state: dict, path: str) -> str:
+    """'electra' (official ELECTRA) or 'bert' (original BERT): the encoder's variable scope."""
+    for scope in SCOPES:
+        if f"{scope}/embeddings/word_embeddings" in state:
+            return scope
+    raise convert.ConversionError(
+        f"{path}: neither 'electra/embeddings/word_embeddings' nor 'bert/embeddings/"
+        "word_embeddings' found: not an official ELECTRA or BERT checkpoint")
 
-    Raises ConversionError when the generator is not one our config can express (its depth,
-    FFN or head count must follow the official `get_generator_config`).
-    """
-    vocab_size, embedding_size = _shape(state, "electra/embeddings/word_embeddings", path)
-    max_positions, _ = _shape(state, "electra/embeddings/position_embeddings", path)
-    type_vocab, _ = _shape(state, "electra/embeddings/token_type_embeddings", path)
-    hidden = _shape(state, "electra/encoder/layer_0/attention/self/query/kernel", path)[1]
-    intermediate = _shape(state, "electra/encoder/layer_0/intermediate/dense/kernel", path)[1]
-    layers = _layers(state, "electra")
-    fraction = 0.25
-    if _layers(state, "generator"):
-        gen_hidden = _shape(state, "generator/encoder/layer_0/attention/self/query/kernel",
-                            path)[1]
-        gen_ffn = _shape(state, "generator/encoder/layer_0/intermediate/dense/kernel", path)[1]
-        if _layers(state, "generator") != layers or gen_ffn != 4 * gen_hidden:
-            raise convert.ConversionError(
-                f"{path}: generator has {_layers(state, 'generator')} layers and FFN {gen_ffn};"
-                f" expected {layers} layers (the discriminator's) and FFN 4 x {gen_hidden}")
-        fraction = gen_hidden / hidden
-    cfg = ModelConfig(vocab_size=vocab_size, embedding_size=embedding_size, hidden_size=hidden,
-                      num_layers=layers, num_heads=num_heads or max(1, hidden // 64),
-                      intermediate_size=intermediate, generator_fraction=fraction,
-                      max_position_embeddings=max_positions, type_vocab_size=type_vocab)
-    if _layers(state, "generator") and cfg.generator_hidden_size != gen_hidden:
+
+def heads_from_side_config(path: str) -> int | None:
+    """num_attention_heads from a bert_config.json / config.json beside the checkpoint."""
+    directory = path if tf.io.gfile.isdir(path) else path.rsplit("/", 1)[0] if "/" in path else "."
+    for name in SIDE_CONFIGS:
+        side = f"{directory}/{name}"
+        if tf.io.gfile.exists(side):
+            with tf.io.gfile.GFile(side) as f:
+                heads = json.load(f).get("num_attention_heads")
+            if heads is not None:
+                logging.info("attention heads from %s: %d", side, heads)
+                return int(heads)
+    return None
+
+
+def _generator_fraction(state: dict, path: str, hidden: int, layers: int) -> float | None:
+    """The checkpoint's generator width / the discriminator's, None without a generator."""
+    if not _layers(state, "generator"):
+        return None
+    gen_hidden = _shape(state, "generator/encoder/layer_0/attention/self/query/kernel", path)[1]
+    gen_ffn = _shape(state, "generator/encoder/layer_0/intermediate/dense/kernel", path)[1]
+    if _layers(state, "generator") != layers or gen_ffn != 4 * gen_hidden:
+        raise convert.ConversionError(
+            f"{path}: generator has {_layers(state, 'generator')} layers and FFN {gen_ffn};"
+            f" expected {layers} layers (the discriminator's) and FFN 4 x {gen_hidden}")
+    fraction = gen_hidden / hidden
+    if max(1, int(round(hidden * fraction))) != gen_hidden:
         raise convert.ConversionError(f"{path}: generator hidden size {gen_hidden} is not "
                                       f"expressible as a fraction of {hidden}")
-    return cfg
+    return fraction
+
+
+def config_from_tf1(state: dict[str, np.ndarray], path: str = "checkpoint",
+                    num_heads: int | None = None,
+                    generator_fraction: float | None = None) -> ModelConfig:
+    """Infers our ModelConfig from the checkpoint's shapes (released Small: generator 1.0).
+
+    Heads: `num_heads`, else a side config's, else hidden / 64. Without a generator in the
+    checkpoint (BERT, a discriminator alone) its width is `generator_fraction`, else the
+    nearest published size's. Raises ConversionError when the generator is not one our config
+    can express (its depth, FFN or head count must follow the official `get_generator_config`).
+    """
+    scope = checkpoint_scope(state, path)
+    vocab_size, embedding_size = _shape(state, f"{scope}/embeddings/word_embeddings", path)
+    max_positions, _ = _shape(state, f"{scope}/embeddings/position_embeddings", path)
+    type_vocab, _ = _shape(state, f"{scope}/embeddings/token_type_embeddings", path)
+    hidden = _shape(state, f"{scope}/encoder/layer_0/attention/self/query/kernel", path)[1]
+    intermediate = _shape(state, f"{scope}/encoder/layer_0/intermediate/dense/kernel", path)[1]
+    layers = _layers(state, scope)
+    heads = num_heads or heads_from_side_config(path) or max(1, hidden // 64)
+    found = _generator_fraction(state, path, hidden, layers) if scope == "electra" else None
+    cfg = ModelConfig(vocab_size=vocab_size, embedding_size=embedding_size, hidden_size=hidden,
+                      num_layers=layers, num_heads=heads, intermediate_size=intermediate,
+                      max_position_embeddings=max_positions, type_vocab_size=type_vocab)
+    fraction = found or generator_fraction or SIZES[nearest_size(cfg)].model.generator_fraction
+    return dataclasses.replace(cfg, generator_fraction=fraction)
 
 
 def full_config(model_cfg: ModelConfig) -> ElectraConfig:
-    """Our run config for an imported model: the published recipe of the same shape if there
-    is one (e.g. Small's), else Small's recipe; max_seq_length within the position table."""
-    for preset in ("small", "base", "large"):
-        ref = SIZES[preset].model
-        if (ref.hidden_size, ref.num_layers) == (model_cfg.hidden_size, model_cfg.num_layers):
-            pretrain = SIZES[preset].pretrain
-            break
-    else:
-        pretrain = SIZES["small"].pretrain
+    """Our run config for an imported model: the recipe of the nearest published size (e.g.
+    Small's for a 6-layer, 384-wide encoder); max_seq_length within the position table."""
+    pretrain = SIZES[nearest_size(model_cfg)].pretrain
     length = min(pretrain.max_seq_length, model_cfg.max_position_embeddings)
     pretrain = PretrainConfig(**{**dataclasses.asdict(pretrain), "max_seq_length": length})
     return ElectraConfig(model=model_cfg, pretrain=pretrain)
 
 
 def load_tf1_weights(model: ElectraPretrainer, path: str,
-                     require_generator: bool = False) -> ImportReport:
-    """Copies an official TF1 checkpoint into our pretrainer through the name map.
+                     require_generator: bool = False) -> convert.ImportReport:
+    """Copies an official ELECTRA or BERT TF1 checkpoint into our pretrainer via the name map.
 
     Missing or mis-shaped variables raise ConversionError (naming them). A checkpoint without
-    a generator (e.g. a fine-tuned discriminator) loads the discriminator only, unless
-    `require_generator`. Variables left unmatched are returned in the report and logged.
+    a generator (e.g. a fine-tuned discriminator, or BERT) loads the discriminator only, unless
+    `require_generator`; one without the RTD head leaves it fresh. BERT's pooler and heads
+    are listed as skipped; anything else left unmatched is returned in the report and logged.
     """
     state, skipped = read_tf1_checkpoint(path)
     tf1 = lambda name: (convert.tf1_name(name), False)  # noqa: E731
-    used = convert.assign_by_name(convert.discriminator_variables(model.discriminator), state,
-                                  f"{path} (discriminator)", tf1)
+    scope = checkpoint_scope(state, path)
+    if scope == "bert":
+        tf1 = convert.rebased(tf1, "electra/", "bert/")
+    used, fresh = convert.load_discriminator(model, state, f"{path} (discriminator)", tf1)
     has_generator = any(n.startswith(("generator/", "generator_predictions/")) for n in state)
     if has_generator or require_generator:
         used |= convert.assign_by_name(
             convert.generator_variables(model.generator, with_embeddings=False), state,
             f"{path} (generator)", tf1)
-    unmatched = tuple(sorted(set(state) - used))
-    report = ImportReport(path, len(used), skipped, unmatched, has_generator)
-    if unmatched:
-        logging.warning("%s", report.summary())
-    return report
+    return convert.make_report(path, state, used, skipped, has_generator or require_generator,
+                               fresh, BERT_EXTRAS if scope == "bert" else ())
 
 
-def import_tf1_checkpoint(path: str, num_heads: int | None = None
-                          ) -> tuple[ElectraPretrainer, ImportReport]:
-    """Builds the matching pretrainer for an official checkpoint and loads it."""
+def import_tf1_checkpoint(path: str, num_heads: int | None = None,
+                          generator_fraction: float | None = None
+                          ) -> tuple[ElectraPretrainer, convert.ImportReport]:
+    """Builds the matching pretrainer for an official ELECTRA or BERT checkpoint and loads it."""
     state, _ = read_tf1_checkpoint(path)
-    model = build_pretrainer(full_config(config_from_tf1(state, path, num_heads)))
+    cfg = config_from_tf1(state, path, num_heads, generator_fraction)
+    model = build_pretrainer(full_config(cfg))
     return model, load_tf1_weights(model, path)
 
 

@@ -31,7 +31,7 @@ from absl import logging
 
 from electra_tf import graph_options, optimization
 from electra_tf import metrics as metric_lib
-from electra_tf.config import ConfigError, ModelConfig
+from electra_tf.config import ConfigError, ModelConfig, nearest_size
 from electra_tf.data import features as feats
 from electra_tf.data import squad, tasks
 from electra_tf.data.finetune_data import (
@@ -54,6 +54,13 @@ FINETUNE_PRECISIONS = tuple(p for p in PRECISIONS if p != "mixed_float16")
 # Per-size learning rate and layer-wise decay (the authors' fine-tuning settings; tiny: ours).
 SIZE_DEFAULTS = {"tiny": (1e-3, 0.8), "small": (3e-4, 0.8), "base": (1e-4, 0.8),
                  "large": (5e-5, 0.9)}
+
+
+def size_defaults(model: ModelConfig) -> tuple[str, float, float]:
+    """(nearest published size, its learning rate, its layer-wise decay) for a model shape:
+    a converted Large fine-tunes at Large's 5e-5 / 0.9 whatever flag named a preset."""
+    size = nearest_size(model)
+    return (size, *SIZE_DEFAULTS[size])
 RESULTS_FILE = "results.json"
 
 

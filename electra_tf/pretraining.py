@@ -169,7 +169,8 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
             except AssertionError as e:
                 raise ConfigError(
                     f"--init_checkpoint {opts.init_checkpoint}: does not hold every weight of "
-                    f"this model config (a different size or vocabulary?): "
+                    f"this model config (a different size or vocabulary? pass the config.json "
+                    f"written beside it as --config_json): "
                     f"{str(e).splitlines()[0][:200]}") from None
             logging.info("warm start (weights only) from %s", opts.init_checkpoint)
         eval_iterator = (make_iterator(opts.eval_files, False, pre.seed + 1)

@@ -14,7 +14,7 @@ import tensorflow as tf
 from conftest import packed_batch, tiny_config
 from test_preprocess import write_vocab
 
-from electra_tf import convert, convert_hf, convert_tf1, tokenization
+from electra_tf import convert, convert_hf, convert_keras_hub, convert_tf1, tokenization
 from electra_tf.models import build_pretrainer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -183,11 +183,11 @@ def test_tf1_missing_or_misshaped_variables_are_named(official, tmp_path):
         convert_tf1.import_tf1_checkpoint(str(tmp_path / "nothing.ckpt"))
 
 
-def test_tf1_checkpoint_without_electra_names_is_refused(tmp_path):
+def test_tf1_checkpoint_without_every_shape_is_refused(tmp_path):
     path = write_official(tmp_path / "x.ckpt", {"bert/embeddings/word_embeddings":
                                                 np.zeros((5, 4), np.float32)}, slots=False)
     with pytest.raises(convert.ConversionError,
-                       match=r"missing 'electra/embeddings/word_embeddings' \(needed to infer"):
+                       match=r"missing 'bert/embeddings/position_embeddings' \(needed to infer"):
         convert_tf1.import_tf1_checkpoint(path)
 
 
@@ -251,8 +251,9 @@ def test_hf_directory_loads_in_transformers_with_the_same_logits(hf_export):
 
 def test_hf_directory_round_trip_is_exact(hf_export):
     model, _, paths = hf_export
-    again = convert_hf.load_hf_directory(paths["discriminator"], paths["generator"])
+    again, report = convert_hf.import_hf_directory(paths["discriminator"], paths["generator"])
     assert again.config.model == model.config.model
+    assert report.generator_loaded and report.fresh == () and report.unmatched == ()
     for a, b in zip(convert.pretrainer_variables(model).values(),
                     convert.pretrainer_variables(again).values()):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -273,7 +274,7 @@ def test_hf_bad_inputs_are_refused(hf_export, tmp_path):
     with pytest.raises(convert.ConversionError, match=r"generator \(hidden, heads, FFN"):
         convert_hf.config_from_hf(config, {**gen, "intermediate_size": 10})
     with pytest.raises(convert.ConversionError, match="no config.json"):
-        convert_hf.load_hf_directory(str(tmp_path))
+        convert_hf.import_hf_directory(str(tmp_path))
 
 
 def test_keras_hub_backbone_reproduces_our_sequence_output(hf_export, tmp_path):
@@ -281,7 +282,7 @@ def test_keras_hub_backbone_reproduces_our_sequence_output(hf_export, tmp_path):
     import keras
 
     model, vocab, _ = hf_export
-    backbone = convert_hf.keras_hub_backbone(model.discriminator)
+    backbone = convert_keras_hub.keras_hub_backbone(model.discriminator)
     assert isinstance(backbone, keras_hub.models.ElectraBackbone)
     batch = packed_batch(3, 24, vocab.size, seed=3)
     inputs = {"token_ids": batch["input_ids"], "segment_ids": batch["segment_ids"],

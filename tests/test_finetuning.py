@@ -263,6 +263,64 @@ def test_cli_bad_task_is_one_clear_line(vocab, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+# --- the shape and the per-size defaults from the checkpoint (in-process: run_finetuning's flags)
+
+def finetuning_flags(*args):
+    """run_finetuning's absl flags parsed from `args` (the script imported as a module)."""
+    sys.path.insert(0, ROOT)
+    import run_finetuning
+
+    run_finetuning.FLAGS.unparse_flags()
+    run_finetuning.FLAGS(["run_finetuning.py", *args])
+    return run_finetuning
+
+
+def converted(directory, size: str, vocab_size: int) -> str:
+    """A converted checkpoint's directory: config.json of a preset's shape (no weights read)."""
+    from electra_tf.config import get_config
+
+    directory.mkdir()
+    cfg = get_config(size).replace(model={"vocab_size": vocab_size})
+    (directory / "config.json").write_text(cfg.to_json())
+    (directory / "model.ckpt.index").write_bytes(b"")
+    return str(directory)
+
+
+def test_defaults_come_from_the_checkpoints_shape_and_are_logged(vocab, tmp_path, monkeypatch):
+    init = converted(tmp_path / "large", "large", vocab.size)
+    spec = tasks.get_task("rte")
+    script = finetuning_flags(f"--init_checkpoint={init}")
+    model = script.resolve_model()
+    assert (model.num_layers, model.hidden_size) == (24, 1024)  # config.json, not small
+    logged = []
+    monkeypatch.setattr(script.logging, "info", lambda text, *a: logged.append(text % a))
+    assert script.resolve_recipe(model, spec) == (5e-5, 0.9, 10.0)
+    assert ("nearest published size, large (this model: 24 layers x 1024 hidden; epochs: the "
+            "task's): learning_rate 5e-05, layerwise_decay 0.9, epochs 10") in logged[-1]
+    script = finetuning_flags(f"--init_checkpoint={init}", "--learning_rate=1e-4",
+                              "--model_size=large")  # agrees with config.json: fine
+    assert script.resolve_recipe(script.resolve_model(), spec) == (1e-4, 0.9, 10.0)
+    assert "learning_rate 0.0001 (given), layerwise_decay 0.9, epochs 10" in logged[-1]
+    small = converted(tmp_path / "small", "small", vocab.size)
+    script = finetuning_flags(f"--init_checkpoint={small}", "--model_size=large")
+    with pytest.raises(ConfigError, match=r"--model_size=large \(24 layers x 1024\) disagrees "
+                                          r"with .*small/config.json \(12 layers x 256\)"):
+        script.resolve_model()
+    script = finetuning_flags("--model_size=base")  # no checkpoint: the preset, its defaults
+    assert script.resolve_recipe(script.resolve_model(), spec)[:2] == (1e-4, 0.8)
+
+
+def test_a_missing_init_checkpoint_is_the_first_error(tmp_path):
+    fewer = tmp_path / "vocab.txt"  # the preset's 30,522 tokens it is not: a later error
+    fewer.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n")
+    script = finetuning_flags("--task=rte", f"--data_dir={tmp_path}", f"--vocab_file={fewer}",
+                              f"--output_dir={tmp_path / 'out'}",
+                              f"--init_checkpoint={tmp_path / 'nowhere'}")
+    with pytest.raises(ConfigError, match=f"--init_checkpoint={tmp_path / 'nowhere'}: neither"):
+        script.main(["run_finetuning.py"])
+    assert not (tmp_path / "out").exists()
+
+
 # --- does pretraining help? (real data) ---------------------------------------------------
 
 PRETRAIN_STEPS = 1500  # about 4-5 minutes on 2 free CPU cores (the whole test: 5-10 minutes)

@@ -144,6 +144,19 @@ def test_bad_flags_fail_fast_with_one_clear_line(data, tmp_path, flag, message):
     assert time.time() - start < 60
 
 
+def test_a_missing_init_checkpoint_is_the_first_error(data, tmp_path):
+    _, flagfile = data
+    fewer = tmp_path / "vocab.txt"  # a vocabulary of the wrong size: an error too, but later
+    fewer.write_text("".join(open(data[0] / "vocab.txt").readlines()[:-3]))
+    result = run(f"--flagfile={flagfile}", f"--model_dir={tmp_path / 'run'}",
+                 f"--vocab_file={fewer}", f"--init_checkpoint={tmp_path / 'init' / 'model.ckpt'}",
+                 timeout=120)
+    assert result.returncode == 2
+    assert (f"error: --init_checkpoint={tmp_path / 'init' / 'model.ckpt'}: neither a "
+            "checkpoint prefix") in result.stderr.splitlines()[-1]
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(data, tmp_path):
     _, flagfile = data
