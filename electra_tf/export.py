@@ -15,7 +15,9 @@ Outputs:
   tagging          logits [B, L, C], probabilities, labels [B, L] (names), tokens [B, L],
                    word_start [B, L] (1 at the first piece of a word: where a tag is read).
   squad            start_logits, end_logits [B, L] (+ answerable_logits [B]), tokens,
-                   answer_start, answer_end [B] (best span of at most 30 pieces in the context).
+                   answer_start, answer_end [B] (the span fine-tuning's evaluation would
+                   pick in this window: best start + end log-probability of the beam, at
+                   most 30 pieces of the context).
 Raw text is tokenized in the graph by the same tokenizer class the data builder and fine-tuning
 use (tensorflow-text; lower-casing as in training), truncated as they do: one text to L - 2
 pieces; a pair longest-first to L - 3 (SQuAD: the question to max_query_length, then the
@@ -46,14 +48,19 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from electra_tf.heads import answer_beam
 from electra_tf.models import Discriminator, ElectraPretrainer
 from electra_tf.tokenization import Vocab, VocabError, WordPieceTokenizer, casing_mismatch
 
-TOLERANCE = 1e-5  # max difference allowed between the reloaded and in-memory signatures
+# Max difference allowed between the reloaded and the in-memory signatures, times
+# max(1, |value|) for each value: the SQuAD heads' masked logits sit near -1000, where float32
+# values are 6e-5 apart, while near 1 the tolerance stays 1e-5.
+TOLERANCE = 1e-5
 # ... and between the reloaded graph and the model run eagerly, op by op: the graph fuses ops
 # (oneDNN), so float32 sums run in another order; with real weights (hidden states up to ~6 in
-# all-MiniLM-L6-v2) that reaches ~1.2e-5 of the values' scale after 6 layers.
-EAGER_TOLERANCE = 1e-4  # both relative to max(1, the largest expected |value|)
+# all-MiniLM-L6-v2) that reaches ~1.2e-5 of the values' scale after 6 layers (~7e-5 for any
+# value, small ones too).
+EAGER_TOLERANCE = 1e-4
 INFO_FILE = "electra_export.json"  # in assets.extra: kind, labels, lengths, config
 MAX_ANSWER_LENGTH = 30
 
@@ -189,8 +196,8 @@ class ServingModule(tf.Module):
         result = {k: out[k] for k in ("start_logits", "end_logits", "answerable_logits")
                   if k in out}
         context = (segments > 0) & (mask > 0) & (ids != self.sep_id)  # [B, L]
-        start, end = _best_span(out["start_logits"], out["end_logits"], context,
-                                out.get("start_top_index"), out.get("end_beam_logits"))
+        start, end = _best_span(answer_beam(out["start_logits"], out["start_top_index"],
+                                            out["end_beam_logits"]), context)
         result.update(tokens=tokens, input_mask=mask, answer_start=start, answer_end=end)
         return result
 
@@ -224,25 +231,24 @@ class ServingModule(tf.Module):
                                           text, pair)}
 
 
-def _best_span(start_logits, end_logits, context, top_starts=None, beam=None):
-    """Best (start, end) [B] inside the context (bool [B, L]) with start <= end < start +
-    MAX_ANSWER_LENGTH; uses the beam of end logits conditioned on each candidate start when
-    the model gives one. Whether to answer at all is the client's call (answerable_logits,
-    or the [CLS] logits against the span's)."""
-    length = tf.shape(start_logits)[1]
-    if beam is None:  # end logits independent of the start
-        top_starts = tf.tile(tf.range(length)[tf.newaxis], [tf.shape(start_logits)[0], 1])
-        beam = tf.tile(end_logits[:, tf.newaxis], [1, length, 1])
-    starts = tf.cast(top_starts, tf.int32)  # [B, K]
-    scores = tf.gather(start_logits, starts, batch_dims=1)[:, :, tf.newaxis] + beam  # [B,K,L]
-    offset = tf.range(length)[tf.newaxis, tf.newaxis] - starts[:, :, tf.newaxis]  # end - start
+def _best_span(beam: dict, context: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(start, end) [B]: the best span of the answer beam (heads.answer_beam) as fine-tuning's
+    evaluation picks it (squad.decode): the highest start + end log-probability among the
+    candidates whose ends are both context pieces (bool [B, L]), start <= end < start +
+    MAX_ANSWER_LENGTH (none valid: the first candidate). Whether to answer at all is the
+    client's call (answerable_logits, or the [CLS] logits against the span's)."""
+    starts = tf.cast(beam["start_top_index"], tf.int32)  # [B, K]
+    ends = tf.cast(beam["end_top_index"], tf.int32)  # [B, K, K]: K ends per start
+    scores = beam["start_top_log_probs"][:, :, tf.newaxis] + beam["end_top_log_probs"]
+    offset = ends - starts[:, :, tf.newaxis]  # end - start
     allowed = ((offset >= 0) & (offset < MAX_ANSWER_LENGTH)
                & tf.gather(context, starts, batch_dims=1)[:, :, tf.newaxis]
-               & context[:, tf.newaxis])
-    scores = tf.where(allowed, scores, -1e30)
-    flat = tf.argmax(tf.reshape(scores, [tf.shape(scores)[0], -1]), -1, output_type=tf.int32)
-    k, end = flat // length, flat % length
-    return tf.gather(starts, k, batch_dims=1), end
+               & tf.gather(context, ends, batch_dims=1))
+    scores = tf.reshape(tf.where(allowed, scores, -1e30), [tf.shape(starts)[0], -1])
+    k = tf.shape(starts)[1]
+    best = tf.argmax(scores, -1, output_type=tf.int32)  # [B] in [0, K * K)
+    row = tf.gather(ends, best // k, batch_dims=1)  # [B, K]: the ends of the best start
+    return tf.gather(starts, best // k, batch_dims=1), tf.gather(row, best % k, batch_dims=1)
 
 
 # --- writing and checking -----------------------------------------------------------------------
@@ -329,8 +335,8 @@ def verify(module: ServingModule, signatures: dict, path: str, texts: list[str]
     """Reloads the SavedModel at `path` and compares each signature with its in-memory
     counterpart (`module.signatures()`) on `texts` (pairs: with the texts reversed), and
     serving_default with the model run eagerly ("eager").
-    Raises ExportError beyond TOLERANCE (eager: EAGER_TOLERANCE), relative to the outputs'
-    scale (ids and strings: any difference); returns the max abs difference per signature."""
+    Raises ExportError beyond TOLERANCE (eager: EAGER_TOLERANCE) x max(1, |value|) (ids and
+    strings: any difference); returns the max abs difference per signature."""
     import tensorflow_text  # noqa: F401  (registers the tokenizer ops before loading)
 
     loaded = tf.saved_model.load(path)
@@ -350,8 +356,8 @@ def verify(module: ServingModule, signatures: dict, path: str, texts: list[str]
 
 
 def _compare(name: str, expected: dict, got: dict, tolerance: float = TOLERANCE) -> float:
-    """Max abs difference of two output dicts; raises ExportError beyond `tolerance` x
-    max(1, the largest |expected value|) (ids and strings: any difference)."""
+    """Max abs difference of two output dicts; raises ExportError where a value differs by more
+    than `tolerance` x max(1, |expected value|) (ids and strings: any difference)."""
     worst = 0.0
     for key, value in expected.items():
         a, b = value.numpy(), got[key].numpy()
@@ -359,12 +365,15 @@ def _compare(name: str, expected: dict, got: dict, tolerance: float = TOLERANCE)
             if not np.array_equal(a, b):
                 raise ExportError(f"reloaded '{name}' output '{key}' differs")
             continue
-        diff = float(np.max(np.abs(a - b))) if a.size else 0.0
-        allowed = tolerance * max(1.0, float(np.max(np.abs(a))) if a.size else 0.0)
-        if not diff <= allowed:
-            raise ExportError(f"reloaded '{name}' output '{key}' differs by {diff:.3g} "
-                              f"(> {allowed:.3g})")
-        worst = max(worst, diff)
+        if not a.size:
+            continue
+        diff = np.abs(a.astype(np.float64) - b)
+        bad = ~(diff <= tolerance * np.maximum(1.0, np.abs(a)))  # NaN too
+        if bad.any():
+            at = np.unravel_index(np.argmax(bad), a.shape)
+            raise ExportError(f"reloaded '{name}' output '{key}' differs by {diff[at]:.3g} "
+                              f"at {a[at]:.6g} (> {tolerance} x max(1, |value|))")
+        worst = max(worst, float(diff.max()))
     return worst
 
 

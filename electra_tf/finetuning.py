@@ -48,7 +48,7 @@ from electra_tf.finetuning_io import (
     remove_top_directions,
     write_predictions,
 )
-from electra_tf.heads import TaskModel
+from electra_tf.heads import TaskModel, answer_beam
 from electra_tf.pretraining import PRECISIONS, _duration
 from electra_tf.tokenization import WordPieceTokenizer, casing_mismatch, load_vocab, write_atomic
 from electra_tf.training import sampling_seed
@@ -232,14 +232,8 @@ class FinetuneStep:
         if self.model.head != "squad":
             result.update(out)
             return result
-        k = tf.shape(out["start_top_index"])[1]
-        start_lp = tf.nn.log_softmax(out["start_logits"])  # [B, L]
-        end_lp = tf.nn.log_softmax(out["end_beam_logits"])  # [B, K, L]
-        end_top_lp, end_top = tf.math.top_k(end_lp, k=k)  # [B, K, K]
-        result.update(start_top_index=out["start_top_index"],
-                      start_top_log_probs=tf.gather(start_lp, out["start_top_index"],
-                                                    batch_dims=1),
-                      end_top_log_probs=end_top_lp, end_top_index=end_top)
+        result.update(answer_beam(out["start_logits"], out["start_top_index"],
+                                  out["end_beam_logits"]))
         if "answerable_logits" in out:
             result["answerable_logits"] = out["answerable_logits"]
         return result

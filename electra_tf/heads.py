@@ -184,6 +184,26 @@ class TaskModel(keras.Model):
         return config
 
 
+def answer_beam(start_logits: tf.Tensor, start_top_index: tf.Tensor,
+                end_beam_logits: tf.Tensor) -> dict[str, tf.Tensor]:
+    """The candidate spans of the joint prediction, scored as the authors' decoding does.
+
+    start_logits [B, L], start_top_index [B, K], end_beam_logits [B, K, L] (a TaskModel's
+    squad outputs at inference) -> start_top_index [B, K], start_top_log_probs [B, K],
+    end_top_index, end_top_log_probs [B, K, K]: for each of the top-K starts, its top-K ends;
+    a span's score is its start's plus its end's log-probability (log-softmax over the
+    sequence). Fine-tuning's evaluation (squad.decode) and the exported model's answer_start /
+    answer_end both pick from this beam.
+    """
+    k = tf.shape(start_top_index)[1]
+    start_log_probs = tf.nn.log_softmax(start_logits)  # [B, L]
+    end_top_log_probs, end_top_index = tf.math.top_k(tf.nn.log_softmax(end_beam_logits),
+                                                     k=k)  # [B, K, K]
+    return {"start_top_index": start_top_index,
+            "start_top_log_probs": tf.gather(start_log_probs, start_top_index, batch_dims=1),
+            "end_top_index": end_top_index, "end_top_log_probs": end_top_log_probs}
+
+
 def build_task_model(model_config: ModelConfig, head: str, num_labels: int = 2,
                      answerable: bool = False, beam_size: int = 20,
                      name: str = "task_model") -> TaskModel:

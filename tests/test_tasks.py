@@ -34,32 +34,42 @@ def write_tsv(path, header, rows):
     path.write_text("\n".join(lines) + "\n")
 
 
-# Each writer makes the GLUE distribution's layout for one task: (train/dev rows, test rows).
+def glue_row(task: str, i: int, a: str, b: str, label, test: bool) -> tuple:
+    """Row i of a GLUE task's train/dev (with `label`) or test file, in the distribution's
+    column layout. label: "0"/"1" (CoLA, SST, MRPC, QQP), a score (STS-B), a label name."""
+    if task == "cola":
+        return (i, a) if test else ("gj04", label, "" if label == "1" else "*", a)
+    if task == "sst":
+        return (i, a) if test else (a, label)
+    if task == "mrpc":
+        return (i, 100 + i, 200 + i, a, b) if test else (label, 100 + i, 200 + i, a, b)
+    if task == "sts":
+        base = (i, "main-captions", "MSRvid", "2012test", f"{i:04d}")
+        return base + (a, b) if test else base + ("none", "none", a, b, label)
+    if task == "qqp":
+        return (i, a, b) if test else (i, 2 * i, 2 * i + 1, a, b, label)
+    if task == "mnli":
+        parses = ("(a)", "(b)", "(a)", "(b)")
+        front = (i, 31193 + i, f"{i}n", "government") + parses + (a, b)
+        return front if test else front + (label, label)
+    return (i, a, b) if test else (i, a, b, label)  # qnli, rte
+
+
 def glue_rows(task: str, rng, n: int, test: bool):
+    """n rows of synthetic sentences whose sentiment word decides the label."""
     rows = []
     for i in range(n):
         y = int(rng.integers(0, 2))
         a, b = sentence(rng, y == 1), sentence(rng, y == 1)
-        nli = "entailment" if y else "not_entailment"
-        if task == "cola":
-            rows.append((i, a) if test else ("gj04", y, "" if y else "*", a))
-        elif task == "sst":
-            rows.append((i, a) if test else (a, y))
-        elif task == "mrpc":
-            rows.append((i, 100 + i, 200 + i, a, b) if test else (y, 100 + i, 200 + i, a, b))
-        elif task == "sts":
-            base = (i, "main-captions", "MSRvid", "2012test", f"{i:04d}")
-            score = f"{5.0 * y * rng.uniform(0.6, 1.0):.3f}"
-            rows.append(base + (a, b) if test else base + ("none", "none", a, b, score))
-        elif task == "qqp":
-            rows.append((i, a, b) if test else (i, 2 * i, 2 * i + 1, a, b, y))
+        if task == "sts":
+            label = f"{5.0 * y * rng.uniform(0.6, 1.0):.3f}"
         elif task == "mnli":
-            label = ("entailment", "contradiction", "neutral")[i % 3] if not test else None
-            parses = ("(a)", "(b)", "(a)", "(b)")
-            front = (i, 31193 + i, f"{i}n", "government") + parses + (a, b)
-            rows.append(front if test else front + (label, label))
+            label = ("entailment", "contradiction", "neutral")[i % 3]
         elif task in ("qnli", "rte"):
-            rows.append((i, a, b) if test else (i, a, b, nli))
+            label = "entailment" if y else "not_entailment"
+        else:
+            label = str(y)
+        rows.append(glue_row(task, i, a, b, label, test))
     return rows
 
 
@@ -85,16 +95,22 @@ GLUE_HEADERS = {
 
 
 def write_glue(directory, task: str, n_train: int = 64, n_dev: int = 24, n_test: int = 10,
-               seed: int = 0):
-    """A GLUE task folder with train/dev/test in the distribution's exact layout."""
+               seed: int = 0, examples=None):
+    """A GLUE task folder with train/dev/test in the distribution's exact layout.
+
+    examples: a function (rng, n) -> n (text_a, text_b, label) triples; default: synthetic
+    sentences whose sentiment word decides the label (`glue_rows`)."""
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
     header, test_header = GLUE_HEADERS[task]
     spec = tasks.get_task(task)
     for split, n in (("train", n_train), ("dev", n_dev), ("test", n_test)):
         for _, filename in spec.split_files(split):
-            rows = glue_rows(task, rng, n, split == "test")
-            write_tsv(directory / filename, test_header if split == "test" else header, rows)
+            test = split == "test"
+            rows = glue_rows(task, rng, n, test) if examples is None else [
+                glue_row(task, i, a, b, label, test)
+                for i, (a, b, label) in enumerate(examples(rng, n))]
+            write_tsv(directory / filename, test_header if test else header, rows)
     return directory
 
 
