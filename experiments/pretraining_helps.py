@@ -73,6 +73,7 @@ def compare(shared: Path, work: Path, pretrain_steps: int = 1500, pretrain_lr: f
                             init_checkpoint=init, max_seq_length=LENGTH, batch_size=32,
                             eval_batch_size=256, learning_rate=finetune_lr, epochs=epochs,
                             layerwise_decay=layerwise_decay, num_seeds=seeds,
+                            embedding_directions_removed=1 if init else 0,
                             steps_per_loop=100, log_every=1000, save_every=100_000)
         medians[arm] = run(ft)["median"]["accuracy"]
     return medians
