@@ -1,0 +1,74 @@
+"""`make demo` for several pretraining seeds and both precisions, and a table of the results.
+
+Each run is the demo itself (`python -m electra_tf.demo --seed S --precision P`, output in
+<runs_dir>/demo_<P>_s<S>); a run whose summary.json exists is read, not rerun. The table gives,
+per run, the pretrained and random-weights dev and test accuracy, the discriminator's last AUC
+and the four example sentences' labels and probabilities.
+
+    .venv/bin/python experiments/demo_seeds.py --runs_dir runs --seeds 0,1,2 \
+        --precisions mixed_bfloat16,float32 --out experiments/results/demo_seeds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs_dir", default="runs")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--precisions", default="mixed_bfloat16,float32")
+    p.add_argument("--only_existing", action="store_true", help="read finished runs only")
+    p.add_argument("--out", required=True, help="writes <out>.json and <out>.md")
+    a = p.parse_args()
+    rows = []
+    for precision in a.precisions.split(","):
+        for seed in (int(s) for s in a.seeds.split(",")):
+            out = os.path.join(a.runs_dir, f"demo_{precision}_s{seed}")
+            if not os.path.exists(f"{out}/summary.json") and not a.only_existing:
+                subprocess.run([sys.executable, "-m", "electra_tf.demo", f"--output_dir={out}",
+                                f"--seed={seed}", f"--precision={precision}"], check=True,
+                               cwd=ROOT)
+            if not os.path.exists(f"{out}/summary.json"):
+                continue
+            with open(f"{out}/summary.json") as f:
+                s = json.load(f)
+            rows.append({"precision": precision, "seed": seed,
+                         "dev_accuracy": s["dev_accuracy"], "test_accuracy": s["test_accuracy"],
+                         "random_dev_accuracy": s["random_init"]["dev_accuracy"],
+                         "random_test_accuracy": s["random_init"]["test_accuracy"],
+                         "disc_auc": s["pretraining_last"].get("disc_auc"),
+                         "predictions": s["predictions"]})
+    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    model = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines()
+                  if ln.startswith("Model name")), "")
+    result = {"date": time.strftime("%Y-%m-%d"), "cpu": model,
+              "avx512_bf16": "avx512_bf16" in cpu, "arguments": vars(a), "runs": rows}
+    with open(f"{a.out}.json", "w") as f:
+        json.dump(result, f, indent=1)
+    lines = [f"# `make demo` over pretraining seeds and precisions ({result['date']}, {model}, "
+             f"avx512_bf16: {result['avx512_bf16']})", "",
+             "| precision | seed | dev (pretrained) | dev (random) | test (pretrained) | "
+             "test (random) | last train AUC | sentences (label p) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        sentences = ", ".join(f"{lab} {prob:.2f}" for _, lab, prob in r["predictions"])
+        lines.append(f"| {r['precision']} | {r['seed']} | {r['dev_accuracy']:.3f} | "
+                     f"{r['random_dev_accuracy']:.3f} | {r['test_accuracy']:.3f} | "
+                     f"{r['random_test_accuracy']:.3f} | {r['disc_auc']:.3f} | {sentences} |")
+    with open(f"{a.out}.md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
