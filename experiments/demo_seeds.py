@@ -30,7 +30,7 @@ def main() -> None:
     p.add_argument("--only_existing", action="store_true", help="read finished runs only")
     p.add_argument("--out", required=True, help="writes <out>.json and <out>.md")
     a = p.parse_args()
-    rows = []
+    rows, missing = [], []
     for precision in a.precisions.split(","):
         for seed in (int(s) for s in a.seeds.split(",")):
             out = os.path.join(a.runs_dir, f"demo_{precision}_s{seed}")
@@ -39,6 +39,7 @@ def main() -> None:
                                 f"--seed={seed}", f"--precision={precision}"], check=True,
                                cwd=ROOT)
             if not os.path.exists(f"{out}/summary.json"):
+                missing.append(f"{precision} seed {seed}")
                 continue
             with open(f"{out}/summary.json") as f:
                 s = json.load(f)
@@ -52,11 +53,13 @@ def main() -> None:
     model = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines()
                   if ln.startswith("Model name")), "")
     result = {"date": time.strftime("%Y-%m-%d"), "cpu": model,
-              "avx512_bf16": "avx512_bf16" in cpu, "arguments": vars(a), "runs": rows}
+              "avx512_bf16": "avx512_bf16" in cpu, "arguments": vars(a), "runs": rows,
+              "command": " ".join(["python", *sys.argv]), "missing": missing}
     with open(f"{a.out}.json", "w") as f:
         json.dump(result, f, indent=1)
     lines = [f"# `make demo` over pretraining seeds and precisions ({result['date']}, {model}, "
-             f"avx512_bf16: {result['avx512_bf16']})", "",
+             f"avx512_bf16: {result['avx512_bf16']})", "", f"    {result['command']}", "",
+             f"Not finished: {', '.join(missing) or 'none'}.", "",
              "| precision | seed | dev (pretrained) | dev (random) | test (pretrained) | "
              "test (random) | last train AUC | sentences (label p) |",
              "|---|---|---|---|---|---|---|---|"]
