@@ -14,7 +14,7 @@ shared=${SHARED_DIR:-../shared}
 out=bench/results/pretrain_step.jsonl
 B=${BATCH:-32}; L=${SEQ:-128}; STEPS=${STEPS:-5}
 vocab=$shared/data/vocab/corpus-wordpiece-30522.txt
-shards=${SHARDS:-/tmp/electra-bench-shards}
+shards=${SHARDS:-runs/electra-bench-shards}
 mkdir -p bench/results
 if [ ! -f "$shards/dataset_info.json" ]; then
   .venv/bin/python build_pretraining_dataset.py --input "$shared/data/corpus/web.txt" \

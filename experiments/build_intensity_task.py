@@ -9,10 +9,10 @@ very_negative (< -2), negative (< -0.5), neutral (-0.5..0.5), positive (<= 2), v
 (> 2). Texts are deduplicated (first occurrence kept), tabs and newlines become spaces; the split
 is 80/10/10 by a hash of the text, so it does not depend on file order.
 
-    python experiments/build_intensity_task.py --output_dir /tmp/intensity
+    python experiments/build_intensity_task.py --output_dir data/intensity
 writes train.tsv, dev.tsv, test.tsv (header `label<TAB>text`), NOTICE and counts.json
 (--references: also the majority class's and TF-IDF + logistic regression's scores). Use:
-    run_finetuning.py --task=generic --data_dir=/tmp/intensity --text_columns=text \
+    run_finetuning.py --task=generic --data_dir=data/intensity --text_columns=text \
         --label_column=label --test_has_labels ...
 """
 

@@ -29,7 +29,7 @@ from electra_tf.tokenization import load_vocab
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--shards", default="/tmp/electra-bench-shards/pretrain_data*")
+    p.add_argument("--shards", default="runs/electra-bench-shards/pretrain_data*")
     p.add_argument("--vocab", default="../shared/data/vocab/corpus-wordpiece-30522.txt")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--optimizer", choices=["ours", "keras"], default="ours",

@@ -14,7 +14,7 @@ layer-wise decay, as `make demo`) with 3 seeds; we report median dev and test ac
 Corpus: ../shared/data/corpus (web.txt, fortune.txt and the first 8 MB of gcide.txt), an 8,192
 WordPiece vocabulary learned from it, sequences of 64 (the sentiment snippets fit in 64).
 
-    .venv/bin/python experiments/electra_vs_mlm.py --work_dir /tmp/evm --electra_steps 3000
+    .venv/bin/python experiments/electra_vs_mlm.py --work_dir runs/evm --electra_steps 3000
 
 Writes experiments/results/electra_vs_mlm.{json,md,png}. Rerunning resumes: finished
 pretraining runs and fine-tuning seeds are reused from --work_dir.

@@ -8,8 +8,8 @@
 
 Prints one line for the checkpoint and one per seed for the same shape with random weights.
 
-    .venv/bin/python experiments/encoder_probe.py --init_checkpoint /tmp/helps/q1e-4 \
-        --vocab_file /tmp/helps/w1/vocab.txt --max_seq_length 48
+    .venv/bin/python experiments/encoder_probe.py --init_checkpoint runs/helps/q1e-4 \
+        --vocab_file runs/helps/w1/vocab.txt --max_seq_length 48
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the sentiment task in ../shared/data/tasks/sentiment through the generic TSV pat
 3 epochs, no layer-wise decay, 3 seeds per arm; prints the median dev accuracy of each arm as
 one JSON line.
 
-    .venv/bin/python experiments/pretraining_helps.py --work_dir /tmp/helps --pretrain_steps 6000
+    .venv/bin/python experiments/pretraining_helps.py --work_dir runs/helps --pretrain_steps 6000
 `ELECTRA_EXPERIMENTS=1 pytest tests/test_finetuning.py -k pretraining_helps` runs it at 1,500
 steps and asserts that pretraining helps (a strict xfail while it does not).
 """

@@ -7,8 +7,8 @@ output), AdamW with weight decay 0.01 (torch's, with bias correction), warmup 10
 decay, clipping at global norm 1. Prints one JSON line every --log_every steps with the same
 metrics as our progress line, to set beside `pretraining.run`'s TensorBoard values.
 
-    .venv/bin/python experiments/reference_rtd.py --shards '/tmp/helps/shards/pre*' \
-        --vocab /tmp/helps/vocab.txt --steps 1500 --save_dir /tmp/helps/hf_1500
+    .venv/bin/python experiments/reference_rtd.py --shards 'runs/helps/shards/pre*' \
+        --vocab runs/helps/vocab.txt --steps 1500 --save_dir runs/helps/hf_1500
 """
 
 from __future__ import annotations
