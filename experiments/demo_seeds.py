@@ -16,7 +16,8 @@ import json
 import os
 import subprocess
 import sys
-import time
+
+from machine import machine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,16 +50,13 @@ def main() -> None:
                          "random_test_accuracy": s["random_init"]["test_accuracy"],
                          "disc_auc": s["pretraining_last"].get("disc_auc"),
                          "predictions": s["predictions"]})
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines()
-                  if ln.startswith("Model name")), "")
-    result = {"date": time.strftime("%Y-%m-%d"), "cpu": model,
-              "avx512_bf16": "avx512_bf16" in cpu, "arguments": vars(a), "runs": rows,
+    result = {**machine(), "arguments": vars(a), "runs": rows,
               "command": " ".join(["python", *sys.argv]), "missing": missing}
     with open(f"{a.out}.json", "w") as f:
         json.dump(result, f, indent=1)
-    lines = [f"# `make demo` over pretraining seeds and precisions ({result['date']}, {model}, "
-             f"avx512_bf16: {result['avx512_bf16']})", "", f"    {result['command']}", "",
+    lines = [f"# `make demo` over pretraining seeds and precisions ({result['date']}, "
+             f"{result['cpu']}, avx512_bf16: {result['avx512_bf16']})", "",
+             f"    {result['command']}", "",
              f"Not finished: {', '.join(missing) or 'none'}.", "",
              "| precision | seed | dev (pretrained) | dev (random) | test (pretrained) | "
              "test (random) | last train AUC | sentences (label p) |",

@@ -21,11 +21,10 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
-import subprocess
 import time
 
 import numpy as np
+from machine import machine
 
 from electra_tf.config import ElectraConfig, get_config
 from electra_tf.data import tasks
@@ -154,11 +153,7 @@ def main() -> None:
                                  "median": float(np.median(accuracies)),
                                  "min": float(min(accuracies)), "max": float(max(accuracies)),
                                  "epochs": used["epochs"]})
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model_name = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines()
-                       if ln.startswith("Model name")), platform.processor())
-    out = {"date": time.strftime("%Y-%m-%d"), "cpu": model_name,
-           "avx512_bf16": "avx512_bf16" in cpu, "arguments": vars(a), "arms": arms,
+    out = {**machine(), "arguments": vars(a), "arms": arms,
            "summary": summary, "runs": runs}
     with open(f"{a.out}.json", "w") as f:
         json.dump(out, f, indent=1)

@@ -29,12 +29,13 @@ import argparse
 import csv
 import datetime
 import json
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from machine import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "experiments" / "results"
@@ -213,12 +214,9 @@ def pretrain(a, work: Path, shards: Path, name: str, init: str) -> dict:
     return json.loads(end.read_text())
 
 
-def cpu() -> dict:
-    text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    name = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
-                 if ln.startswith("Model name")), platform.processor())
-    return {"model": name, "avx512_bf16": "avx512_bf16" in text,
-            "cores": len(__import__("os").sched_getaffinity(0))}
+def _cpu() -> dict:
+    info = machine()
+    return {"model": info["cpu"], "avx512_bf16": info["avx512_bf16"], "cores": info["cores"]}
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -256,7 +254,7 @@ def main() -> None:
     if "convert" in phases and not (init / "config.json").exists():
         run(["convert_checkpoint.py", "--source=hf", f"--input={model_dir()}",
              f"--output_dir={init}"], work / "convert.log")
-    report = {"date": datetime.date.today().isoformat(), "cpu": cpu(),
+    report = {"date": datetime.date.today().isoformat(), "cpu": _cpu(),
               "command": "experiments/real_weights.py " + " ".join(
                   f"--{k}={v}" for k, v in vars(a).items()
                   if k not in ("work_dir", "results_dir", "task_dir", "corpus_dir", "phases",

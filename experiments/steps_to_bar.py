@@ -22,10 +22,7 @@ Writes results.json and results.md in --work_dir; finished runs there are reused
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -33,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the rule-made tasks
 
 import rule_tasks  # noqa: E402
+from machine import machine  # noqa: E402
 
 from electra_tf.config import ElectraConfig, ModelConfig  # noqa: E402
 from electra_tf.data import squad, tasks  # noqa: E402
@@ -106,15 +104,6 @@ def intensity(args, model: ModelConfig) -> dict:
                           args.intensity_epochs, length=args.intensity_length)
             for arm, init in (("pretrained", args.init_checkpoint), ("random", ""))
             if arm in args.intensity_arms.split(",")}
-
-
-def machine() -> dict:
-    """The date, the CPU (lscpu's model name, whether it has avx512_bf16) and the cores used."""
-    text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    name = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
-                 if ln.startswith("Model name")), "unknown")
-    return {"date": datetime.date.today().isoformat(), "cpu": name,
-            "avx512_bf16": "avx512_bf16" in text, "cores": len(os.sched_getaffinity(0))}
 
 
 def markdown(results: dict) -> str:
