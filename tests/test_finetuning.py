@@ -471,3 +471,20 @@ def test_removing_the_top_embedding_direction(vocab):
         FinetuneConfig(task=tasks.get_task("sst-2"), data_dir="d", vocab_file="v",
                        output_dir="o", model=tiny_model(vocab.size), max_seq_length=32,
                        embedding_directions_removed=16)
+
+
+def test_new_fine_tuning_flags_reach_the_config(vocab, tmp_path, monkeypatch):
+    """--embedding_directions_removed and --adam_bias_correction end in FinetuneConfig (off by
+    default: the authors' behaviour)."""
+    from electra_tf import finetuning
+
+    data = write_glue(tmp_path / "SST-2", "sst", n_train=8, n_dev=4, n_test=2)
+    seen = []
+    monkeypatch.setattr(finetuning, "run", lambda cfg: seen.append(cfg) or {"table": ""})
+    for extra in ([], ["--embedding_directions_removed=2", "--adam_bias_correction"]):
+        script = finetuning_flags("--task=sst-2", f"--data_dir={data}", "--model_size=tiny",
+                                  f"--vocab_file={vocab.path}", f"--output_dir={tmp_path}",
+                                  *extra)
+        script.main(["run_finetuning.py"])
+    assert [(c.embedding_directions_removed, c.adam_bias_correction) for c in seen] == [
+        (0, False), (2, True)]
