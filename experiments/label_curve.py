@@ -77,6 +77,7 @@ def one_run(a, arm: str, init: str, count: int | None, seed: int, model, spec) -
         learning_rate=a.learning_rate, epochs=epochs, layerwise_decay=a.layerwise_decay,
         reinit_layers=a.reinit_layers if init else 0, num_seeds=1, seed=seed,
         embedding_directions_removed=a.embedding_directions_removed if init else 0,
+        adam_bias_correction=a.adam_bias_correction, warmup_proportion=a.warmup_proportion,
         steps_per_loop=100, log_every=10_000, save_every=100_000)
     start = time.time()
     result = run(cfg)
@@ -123,6 +124,9 @@ def main() -> None:
     p.add_argument("--reinit_layers", type=int, default=0)
     p.add_argument("--embedding_directions_removed", type=int, default=0,
                    help="for the pretrained arms (run_finetuning.py's flag)")
+    p.add_argument("--adam_bias_correction", action="store_true",
+                   help="Adam with bias correction in fine-tuning (default: the authors' without)")
+    p.add_argument("--warmup_proportion", type=float, default=0.1)
     p.add_argument("--cased", action="store_true")
     p.add_argument("--work_dir", required=True)
     p.add_argument("--out", required=True, help="writes <out>.json and <out>.png")
