@@ -85,12 +85,12 @@ def report(table: np.ndarray, counts: np.ndarray, task_ids: np.ndarray | None) -
 def markdown(result: dict) -> str:
     task = "task_token_share" in result["groups"][0]
     lines = ["| pretraining count | rows | median norm | median along top direction | "
-             "mean cosine | " + ("share of task tokens |" if task else ""),
+             "mean cosine |" + (" share of task tokens |" if task else ""),
              "|---|---|---|---|---|" + ("---|" if task else "")]
     for g in result["groups"]:
         lines.append(f"| {g['counts']} | {g['rows']} | {g['median_norm']:.3f} | "
-                     f"{g['median_along_top']:+.3f} | {g['mean_cosine']:.3f} | "
-                     + (f"{g['task_token_share']:.3f} |" if task else ""))
+                     f"{g['median_along_top']:+.3f} | {g['mean_cosine']:.3f} |"
+                     + (f" {g['task_token_share']:.3f} |" if task else ""))
     lines.append(f"\ntop direction: {result['top_direction_share']:.1%} of the centred variance; "
                  f"|correlation| with log(1 + count): {result['corr_top_direction_log_count']:.3f}")
     return "\n".join(lines)
