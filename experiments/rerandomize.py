@@ -1,0 +1,58 @@
+"""A pretraining checkpoint with some of the discriminator's variables drawn afresh.
+
+Loads a pretraining run's latest checkpoint, builds the same model from random weights (the
+model's own initializers, --seed), copies the fresh values into every discriminator variable
+whose path matches --pattern (a regular expression), and writes the result as a new run
+directory (config.json + checkpoint) that fine-tuning takes like any other. Used to find which
+part of a briefly pretrained encoder makes it fine-tune worse than random weights.
+
+    .venv/bin/python experiments/rerandomize.py --checkpoint runs/demo/pretrain \
+        --pattern '/(query|key)/' --output_dir runs/rerandomized_qk
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+
+import keras
+import tensorflow as tf
+
+from electra_tf.config import ElectraConfig
+from electra_tf.finetuning_io import resolve_checkpoint
+from electra_tf.models import build_pretrainer
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="a pretraining run's model_dir")
+    p.add_argument("--pattern", required=True,
+                   help="regex on variable paths, e.g. '/(query|key)/', 'layer_norm', 'layer_3/'")
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+    with open(os.path.join(a.checkpoint, "config.json")) as f:
+        config = ElectraConfig.from_json(f.read())
+    model = build_pretrainer(config)
+    tf.train.Checkpoint(model=model).read(resolve_checkpoint(a.checkpoint)).expect_partial()
+    keras.utils.set_random_seed(a.seed)
+    fresh = build_pretrainer(config)
+    chosen = [v.path for v, new in zip(model.weights, fresh.weights)
+              if "/discriminator/" in v.path and re.search(a.pattern, v.path)]
+    if not chosen:
+        raise SystemExit(f"--pattern={a.pattern!r} matches no discriminator variable")
+    for variable, new in zip(model.weights, fresh.weights):
+        if variable.path in chosen:
+            variable.assign(new)
+    os.makedirs(a.output_dir, exist_ok=True)
+    shutil.copy(os.path.join(a.checkpoint, "config.json"), a.output_dir)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), a.output_dir, 1)
+    manager.save()
+    print(f"{len(chosen)} variables drawn afresh -> {a.output_dir}:", *chosen, sep="\n  ")
+
+
+if __name__ == "__main__":
+    main()
