@@ -3,7 +3,8 @@
 Loads a pretraining run's latest checkpoint, builds the same model from random weights (the
 model's own initializers, --seed), copies the fresh values into every discriminator variable
 whose path matches --pattern (a regular expression), and writes the result as a new run
-directory (config.json + checkpoint) that fine-tuning takes like any other. Used to find which
+directory (config.json + checkpoint) that fine-tuning takes like any other. --mix below 1
+interpolates between the pretrained and the fresh values instead. Used to find which
 part of a briefly pretrained encoder makes it fine-tune worse than random weights.
 
     .venv/bin/python experiments/rerandomize.py --checkpoint runs/demo/pretrain \
@@ -33,6 +34,8 @@ def main() -> None:
                    help="regex on variable paths, e.g. '/(query|key)/', 'layer_norm', 'layer_3/'")
     p.add_argument("--output_dir", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mix", type=float, default=1.0,
+                   help="1: the fresh values; 0 < m < 1: (1 - m) x pretrained + m x fresh")
     a = p.parse_args()
     with open(os.path.join(a.checkpoint, "config.json")) as f:
         config = ElectraConfig.from_json(f.read())
@@ -46,7 +49,7 @@ def main() -> None:
         raise SystemExit(f"--pattern={a.pattern!r} matches no discriminator variable")
     for variable, new in zip(model.weights, fresh.weights):
         if variable.path in chosen:
-            variable.assign(new)
+            variable.assign((1 - a.mix) * variable + a.mix * new)
     os.makedirs(a.output_dir, exist_ok=True)
     shutil.copy(os.path.join(a.checkpoint, "config.json"), a.output_dir)
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), a.output_dir, 1)
