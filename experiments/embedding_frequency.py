@@ -23,9 +23,7 @@ import numpy as np
 import tensorflow as tf
 from machine import machine
 
-from electra_tf.config import ElectraConfig
-from electra_tf.finetuning_io import resolve_checkpoint
-from electra_tf.models import build_pretrainer
+from electra_tf.convert_tf1 import load_pretrainer
 from electra_tf.tokenization import WordPieceTokenizer, load_vocab
 
 BINS = (0, 1, 10, 100, 1000, None)  # token counts: [0,1), [1,10), ... [1000, inf)
@@ -43,12 +41,7 @@ def token_counts(pattern: str, vocab_size: int) -> np.ndarray:
 
 def word_embeddings(checkpoint: str) -> np.ndarray:
     """[V, E] the discriminator's word-embedding table of a pretraining run's checkpoint."""
-    prefix = resolve_checkpoint(checkpoint)
-    with open(f"{tf.io.gfile.join(checkpoint, 'config.json')}") as f:
-        config = ElectraConfig.from_json(f.read())
-    model = build_pretrainer(config)
-    tf.train.Checkpoint(model=model).read(prefix).expect_partial()
-    return model.discriminator.encoder.embeddings.word_embeddings.numpy()
+    return load_pretrainer(checkpoint).embeddings.word_embeddings.numpy()
 
 
 def mean_cosine(rows: np.ndarray, limit: int = 500) -> float:
@@ -62,7 +55,8 @@ def report(table: np.ndarray, counts: np.ndarray, task_ids: np.ndarray | None) -
     centred = table - table.mean(axis=0)
     _, singular, directions = np.linalg.svd(centred, full_matrices=False)
     along = centred @ directions[0]  # [V]
-    along *= np.sign(np.corrcoef(along, np.log1p(counts))[0, 1])  # + = the frequent side
+    correlation = np.corrcoef(along, np.log1p(counts))[0, 1]
+    along *= np.sign(correlation)  # + = the frequent side
     norms = np.linalg.norm(table, axis=1)
     groups = []
     for low, high in zip(BINS[:-1], BINS[1:]):
@@ -78,7 +72,7 @@ def report(table: np.ndarray, counts: np.ndarray, task_ids: np.ndarray | None) -
             group["task_token_share"] = float(((seen >= low) & (seen < (high or np.inf))).mean())
         groups.append(group)
     return {"top_direction_share": float(singular[0] ** 2 / np.sum(singular ** 2)),
-            "corr_top_direction_log_count": float(abs(np.corrcoef(along, np.log1p(counts))[0, 1])),
+            "corr_top_direction_log_count": float(abs(correlation)),
             "groups": groups}
 
 

@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 
 import keras
 import tensorflow as tf
 
-from electra_tf.config import ElectraConfig
-from electra_tf.finetuning_io import resolve_checkpoint
+from electra_tf.convert_tf1 import load_pretrainer
 from electra_tf.models import build_pretrainer
 
 
@@ -37,24 +35,22 @@ def main() -> None:
     p.add_argument("--mix", type=float, default=1.0,
                    help="1: the fresh values; 0 < m < 1: (1 - m) x pretrained + m x fresh")
     a = p.parse_args()
-    with open(os.path.join(a.checkpoint, "config.json")) as f:
-        config = ElectraConfig.from_json(f.read())
-    model = build_pretrainer(config)
-    tf.train.Checkpoint(model=model).read(resolve_checkpoint(a.checkpoint)).expect_partial()
+    model = load_pretrainer(a.checkpoint)
     keras.utils.set_random_seed(a.seed)
-    fresh = build_pretrainer(config)
-    chosen = [v.path for v, new in zip(model.weights, fresh.weights)
-              if "/discriminator/" in v.path and re.search(a.pattern, v.path)]
+    fresh = build_pretrainer(model.config)
+    chosen = [(variable, new) for variable, new in zip(model.weights, fresh.weights)
+              if "/discriminator/" in variable.path and re.search(a.pattern, variable.path)]
     if not chosen:
         raise SystemExit(f"--pattern={a.pattern!r} matches no discriminator variable")
-    for variable, new in zip(model.weights, fresh.weights):
-        if variable.path in chosen:
-            variable.assign((1 - a.mix) * variable + a.mix * new)
+    for variable, new in chosen:
+        variable.assign((1 - a.mix) * variable + a.mix * new)
     os.makedirs(a.output_dir, exist_ok=True)
-    shutil.copy(os.path.join(a.checkpoint, "config.json"), a.output_dir)
+    with open(os.path.join(a.output_dir, "config.json"), "w") as f:
+        f.write(model.config.to_json())
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), a.output_dir, 1)
     manager.save()
-    print(f"{len(chosen)} variables drawn afresh -> {a.output_dir}:", *chosen, sep="\n  ")
+    print(f"{len(chosen)} variables drawn afresh -> {a.output_dir}:",
+          *(variable.path for variable, _ in chosen), sep="\n  ")
 
 
 if __name__ == "__main__":
