@@ -1,0 +1,75 @@
+"""The diagnostic experiment scripts do what their results rely on."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import tensorflow as tf
+from conftest import tiny_config
+
+from electra_tf.convert_tf1 import load_pretrainer
+from electra_tf.models import build_pretrainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "experiments"))
+import embedding_frequency  # noqa: E402
+
+
+def saved_run(directory):
+    """A pretraining run's layout: config.json + ckpt-N under `directory`."""
+    cfg = tiny_config(vocab_size=64)
+    model = build_pretrainer(cfg)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        f.write(cfg.to_json())
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(directory), 1).save()
+    return model
+
+
+def rerandomize(*args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "rerandomize.py"),
+                           *args], capture_output=True, text=True, timeout=300)
+
+
+def values(model, path_part):
+    return {v.path: v.numpy() for v in model.weights if path_part in v.path}
+
+
+def test_rerandomize_changes_only_the_matched_variables_and_mix_interpolates(tmp_path):
+    original = saved_run(tmp_path / "run")
+    for mix, out in (("1", "fresh"), ("0.5", "half")):
+        result = rerandomize(f"--checkpoint={tmp_path / 'run'}", "--pattern=layer_0/query/",
+                             f"--mix={mix}", f"--output_dir={tmp_path / out}")
+        assert result.returncode == 0, result.stderr[-2000:]
+    fresh, half = load_pretrainer(str(tmp_path / "fresh")), load_pretrainer(str(tmp_path / "half"))
+    for path, before in values(original, "").items():
+        after = values(fresh, path)[path]
+        if "discriminator/encoder/layer_0/query/kernel" in path:
+            assert not np.allclose(after, before)
+            np.testing.assert_allclose(values(half, path)[path], (before + after) / 2,
+                                       rtol=1e-5, atol=1e-6)
+        elif "layer_0/query/" not in path or "/discriminator/" not in path:
+            np.testing.assert_array_equal(after, before)
+
+
+def test_rerandomize_names_a_pattern_that_matches_nothing(tmp_path):
+    saved_run(tmp_path / "run")
+    result = rerandomize(f"--checkpoint={tmp_path / 'run'}", "--pattern=no_such_layer",
+                         f"--output_dir={tmp_path / 'out'}")
+    assert result.returncode != 0
+    assert "--pattern='no_such_layer' matches no discriminator variable" in result.stderr
+
+
+def test_embedding_frequency_finds_a_frequency_direction():
+    rng = np.random.default_rng(0)
+    counts = np.repeat([0, 5, 50, 500, 5000], 40)  # [V=200]
+    direction = rng.normal(size=16)
+    table = 0.02 * rng.normal(size=(200, 16)) + np.outer(np.log1p(counts), direction) * 0.05
+    result = embedding_frequency.report(table, counts, task_ids=np.array([0, 199, 199]))
+    assert result["corr_top_direction_log_count"] > 0.95
+    assert [g["rows"] for g in result["groups"]] == [40] * 5
+    along = [g["median_along_top"] for g in result["groups"]]
+    assert along == sorted(along)  # + is the frequent side
+    assert result["groups"][0]["task_token_share"] == 1 / 3
+    assert result["groups"][-1]["task_token_share"] == 2 / 3
