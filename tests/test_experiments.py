@@ -73,3 +73,30 @@ def test_embedding_frequency_finds_a_frequency_direction():
     assert along == sorted(along)  # + is the frequent side
     assert result["groups"][0]["task_token_share"] == 1 / 3
     assert result["groups"][-1]["task_token_share"] == 2 / 3
+
+
+def test_transformers_reference_pipeline_ties_the_tables_and_steps_every_weight_once():
+    # experiments/hf_pipeline.py is the reference of from_scratch.md section 7: its generator
+    # must read and update the discriminator's own word table, and its AdamW must hold each
+    # parameter once, LayerNorms and biases without weight decay.
+    torch = __import__("pytest").importorskip("torch")
+    import hf_pipeline
+
+    cfg = tiny_config(vocab_size=64)
+    gen, disc = hf_pipeline.fresh_models(cfg)
+    table = disc.electra.embeddings.word_embeddings.weight
+    assert gen.generator_lm_head.weight is table
+    assert gen.electra.embeddings is disc.electra.embeddings
+    step = hf_pipeline.optimizer(gen, disc, 1e-3, 10, 2)
+    groups = step.opt.param_groups
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert len(ids) == len(set(ids)) == len({id(p) for net in (gen, disc)
+                                             for p in net.parameters()})
+    no_decay = {id(p) for g in groups if g["weight_decay"] == 0.0 for p in g["params"]}
+    for name, p in disc.named_parameters():
+        assert (id(p) in no_decay) == ("LayerNorm" in name or name.endswith("bias")), name
+    before = table.detach().clone()
+    ids_in = torch.randint(5, 64, (2, 8))
+    gen(input_ids=ids_in).logits.sum().backward()
+    step.step()
+    assert not torch.equal(before, table.detach())  # the generator's softmax moved the table
