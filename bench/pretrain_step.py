@@ -4,7 +4,8 @@ discriminator, losses, gradients, clipping, optimizer update), as `PretrainStep`
 Same workload as the peers in ../shared/peers: ELECTRA-Small (1/4 generator), V=30522,
 N=int((0.15 + 0.005) * L) masked slots, random ids. With --data, batches come from TFRecord
 shards through the real input pipeline (parse, dynamic masking) instead: the full training
-step. Prints one JSON line.
+step. Prints one JSON line; real_tokens_per_s counts only non-padding positions (row_fill: their
+share of the batch's positions, 1.0 for the random batch).
 
     .venv/bin/python bench/pretrain_step.py --batch 32 --seq 128 --precision mixed_bfloat16
 """
@@ -74,16 +75,20 @@ def main() -> None:
     t = time.perf_counter()
     float(step.train(iterator, one)["loss"])
     first = time.perf_counter() - t
-    times = []
+    times, real_tokens = [], 0.0
     for _ in range(a.steps):
         t = time.perf_counter()
-        float(step.train(iterator, one)["loss"])
+        sums = step.train(iterator, one)
+        float(sums["loss"])
         times.append(time.perf_counter() - t)
+        real_tokens += float(sums["input_tokens"])  # non-padding positions of the batch
     med = statistics.median(times)
+    fill = real_tokens / (a.steps * a.batch * a.seq)
     flops = electra_train_flops(cfg.model, a.batch, a.seq, n)
     record = {"impl": "electra-tf", "precision": a.precision, "jit_compile": a.jit_compile,
               "batch": a.batch, "seq": a.seq, "first_step_s": round(first, 2),
               "median_step_s": round(med, 4), "seq_per_s": round(a.batch / med, 2),
+              "real_tokens_per_s": round(fill * a.batch * a.seq / med), "row_fill": round(fill, 3),
               "step_gflop": round(flops / 1e9, 1), "model_gflops": round(flops / med / 1e9, 1),
               "input": "tfrecord pipeline" if a.data else "in-memory batch"}
     if a.peak:

@@ -88,13 +88,15 @@ def metric_sums(outputs: Mapping[str, tf.Tensor],
     """Per-batch float32 sums from which the pretraining metrics are computed.
 
     Keys: mlm_weight, mlm_correct (argmax = original), sampled_correct (sample = original),
-    tokens, disc_correct, true_pos, pred_pos, actual_pos, disc_loss_sum (the discriminator's
-    summed cross-entropy, for `disc_base_ratio`).
+    tokens (the discriminator's: 0 for the masked-LM baseline), disc_correct, true_pos,
+    pred_pos, actual_pos, disc_loss_sum (the discriminator's summed cross-entropy, for
+    `disc_base_ratio`), input_tokens (non-padding positions of the batch, whatever the
+    objective: real-token throughput and row fill).
     """
     weights = tf.cast(batch["masked_lm_weights"], tf.float32)
     ids = batch["masked_lm_ids"]
     mlm_pred = tf.argmax(outputs["mlm_logits"], axis=-1, output_type=tf.int32)
-    mask = tf.cast(batch["input_mask"], tf.float32)
+    mask = input_mask = tf.cast(batch["input_mask"], tf.float32)
     if "disc_logits" in outputs:
         labels = tf.cast(outputs["is_replaced"], tf.float32)
         logits = tf.cast(outputs["disc_logits"], tf.float32)
@@ -113,6 +115,7 @@ def metric_sums(outputs: Mapping[str, tf.Tensor],
         "pred_pos": tf.reduce_sum(preds * mask),
         "actual_pos": tf.reduce_sum(labels * mask),
         "disc_loss_sum": tf.reduce_sum(ce * mask),
+        "input_tokens": tf.reduce_sum(input_mask),
     }
 
 
@@ -120,7 +123,7 @@ def metric_shapes() -> dict[str, tuple[int, ...]]:
     """Shapes of the `metric_sums` outputs, to start accumulators at zero."""
     return {k: () for k in ("mlm_weight", "mlm_correct", "sampled_correct", "tokens",
                             "disc_correct", "true_pos", "pred_pos", "actual_pos",
-                            "disc_loss_sum")}
+                            "disc_loss_sum", "input_tokens")}
 
 
 def sample_rows(input_ids: tf.Tensor, parts: int) -> tf.Tensor:

@@ -193,6 +193,8 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
     step = int(optimizer.iterations)
     first_step = step
     start_step, start_time = step, None  # throughput is measured after the first (traced) call
+    real_tokens = 0.0  # non-padding positions trained on since start_time
+    positions = pre.batch_size * pre.max_seq_length  # of one global batch
     expected = losses.expected_initial_loss(cfg.model.vocab_size, pre)
     logged: dict[str, float] = {}
     acc: dict[str, np.ndarray] = {}
@@ -209,6 +211,8 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
             step += n
             if start_time is None:
                 start_step, start_time = step, time.time()
+            else:
+                real_tokens += float(sums["input_tokens"])
             loss = float(sums["loss"]) / n
             if not math.isfinite(loss):
                 raise NonFiniteLossError(
@@ -221,13 +225,15 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
             acc = losses.accumulate(acc, sums)
             acc_steps += n
             if step % opts.log_every == 0 or step == pre.train_steps:
-                logged = _summarize(acc, acc_steps, optimizer)
+                logged = _summarize(acc, acc_steps, optimizer, positions)
                 elapsed = time.time() - start_time
                 rate = ((step - start_step) * pre.batch_size / elapsed if step > start_step
                         else float("nan"))
                 eta = ((pre.train_steps - step) * pre.batch_size / rate if rate > 0
                        else float("nan"))
-                logged.update(sequences_per_second=rate)
+                logged.update(sequences_per_second=rate,
+                              real_tokens_per_second=(real_tokens / elapsed
+                                                      if step > start_step else float("nan")))
                 _log_line(step, pre.train_steps, logged, eta, pre.objective)
                 if step == pre.train_steps:
                     _warn_if_discriminator_idle(logged)
@@ -236,7 +242,8 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
             if eval_iterator is not None and (step % opts.eval_every == 0
                                               or step == pre.train_steps):
                 ev = step_fn.evaluate(eval_iterator, tf.constant(opts.eval_steps))
-                ev = _summarize({k: v.numpy() for k, v in ev.items()}, opts.eval_steps, None)
+                ev = _summarize({k: v.numpy() for k, v in ev.items()}, opts.eval_steps, None,
+                                positions)
                 logging.info("eval at step %d: %s", step, _fmt(ev))
                 _write_summaries(eval_writer, step, ev)
                 logged.update({f"eval_{k}": v for k, v in ev.items()})
@@ -271,9 +278,12 @@ def _to_next(step: int, every: int) -> int:
     return every - step % every
 
 
-def _summarize(sums: dict, steps: int, optimizer) -> dict[str, float]:
+def _summarize(sums: dict, steps: int, optimizer, positions: int = 0) -> dict[str, float]:
+    """Per-step means and rates of accumulated sums; `positions` = batch x length of a step."""
     out = {k: float(sums[k]) / steps for k in LOSS_KEYS}
     out.update(losses.summarize_metrics(sums))
+    if "input_tokens" in sums and positions:  # share of the rows' positions holding text
+        out["row_fill"] = float(sums["input_tokens"]) / (steps * positions)
     if "grad_norm" in sums:
         out["grad_norm"] = float(sums["grad_norm"]) / steps
     if optimizer is not None:
@@ -293,9 +303,10 @@ def _log_line(step: int, total: int, m: dict[str, float], eta: float,
            f"{m['disc_auc']:.3f}  precision {m['disc_precision']:.3f}  recall "
            f"{m['disc_recall']:.3f}"
            if objective == "electra" else f"  mlm_acc {m['mlm_accuracy']:.3f}")
-    logging.info("step %d/%d  loss %.3f  mlm %.3f%s  lr %.3g  %.1f seq/s  ETA %s", step, total,
-                 m["loss"], m["mlm_loss"], rtd, m["learning_rate"], m["sequences_per_second"],
-                 _duration(eta))
+    logging.info("step %d/%d  loss %.3f  mlm %.3f%s  lr %.3g  %.1f seq/s  %.0f real tok/s "
+                 "(rows %.0f%% full)  ETA %s", step, total, m["loss"], m["mlm_loss"], rtd,
+                 m["learning_rate"], m["sequences_per_second"], m["real_tokens_per_second"],
+                 100 * m["row_fill"], _duration(eta))
 
 
 IDLE_DISCRIMINATOR = 0.97  # disc_base_ratio at or above which the discriminator knows ~nothing

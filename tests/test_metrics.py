@@ -202,6 +202,26 @@ def test_base_ratio_falls_when_the_discriminator_knows():
     assert summary["disc_base_ratio"] < 0.05 and np.isnan(summary["disc_auc"])  # no sample
 
 
+def test_input_tokens_count_the_text_for_both_objectives_and_give_the_row_fill():
+    # Real-token throughput reads input_tokens: every non-padding position, also for the
+    # masked-LM baseline, whose discriminator counts ("tokens") are zero by design.
+    from electra_tf import losses, pretraining
+
+    mask = np.zeros((4, 8), np.int32)
+    for row, length in enumerate((8, 5, 3, 1)):
+        mask[row, :length] = 1
+    out, batch = _disc_outputs(np.zeros((4, 8)), np.zeros((4, 8), np.int32), mask)
+    electra = {k: v.numpy() for k, v in losses.metric_sums(out, batch).items()}
+    mlm_out = {k: v for k, v in out.items() if k not in ("disc_logits", "is_replaced")}
+    mlm = {k: v.numpy() for k, v in losses.metric_sums(mlm_out, batch).items()}
+    assert electra["input_tokens"] == mlm["input_tokens"] == 17
+    assert electra["tokens"] == 17 and mlm["tokens"] == 0
+    assert set(losses.metric_shapes()) == set(electra)
+    sums = losses.accumulate(losses.accumulate({}, electra), electra)  # two steps
+    sums.update(loss=0.0, mlm_loss=0.0, disc_loss=0.0)
+    assert pretraining._summarize(sums, 2, None, positions=32)["row_fill"] == 17 / 32
+
+
 def test_a_run_ending_with_an_idle_discriminator_warns(caplog):
     from electra_tf import pretraining
 

@@ -54,11 +54,19 @@ def test_flagfile_run_learns_and_writes_logs_eval_and_checkpoints(data, tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [ln for ln in result.stderr.splitlines() if "] step " in ln]
     assert len(lines) == 3 and all("ETA" in ln for ln in lines)
+    for ln in lines:  # real (non-padding) tokens per second beside sequences per second
+        seqs = float(re.search(r"([\d.]+) seq/s", ln).group(1))
+        toks = float(re.search(r"(\d+) real tok/s", ln).group(1))
+        full = float(re.search(r"rows (\d+)% full", ln).group(1))
+        assert 0 < toks <= seqs * 32 and 0 < full <= 100
     losses = [float(ln.split("loss ")[1].split()[0]) for ln in lines]
     assert losses[-1] < losses[0]
     assert sum("eval at step" in ln for ln in result.stderr.splitlines()) == 2
     assert tf.io.gfile.glob(str(tmp_path / "train" / "events.out.tfevents.*"))
     assert tf.io.gfile.glob(str(tmp_path / "eval" / "events.out.tfevents.*"))
+    tags = {v.tag for f in tf.io.gfile.glob(str(tmp_path / "train" / "events.out.tfevents.*"))
+            for e in tf.compat.v1.train.summary_iterator(f) for v in e.summary.value}
+    assert {"sequences_per_second", "real_tokens_per_second", "row_fill"} <= tags
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-60")
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["model"]["hidden_size"] == 32 and saved["pretrain"]["batch_size"] == 16
