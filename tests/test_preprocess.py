@@ -28,13 +28,13 @@ def vocab(tmp_path_factory):
     return write_vocab(tmp_path_factory.mktemp("vocab"))
 
 
-def write_corpus(path, docs, seed=0):
-    """docs: number of documents; each has 1-12 sentences of 1-40 words 'wN'."""
+def write_corpus(path, docs, seed=0, sentences=(1, 12), words=(1, 40)):
+    """docs: number of documents; each has 1-12 sentences of 1-40 words 'wN' (the ranges)."""
     rng = np.random.default_rng(seed)
     text = []
     for _ in range(docs):
-        for _ in range(rng.integers(1, 13)):
-            text.append(" ".join(rng.choice(WORDS, rng.integers(1, 41))) + " .")
+        for _ in range(rng.integers(sentences[0], sentences[1] + 1)):
+            text.append(" ".join(rng.choice(WORDS, rng.integers(words[0], words[1] + 1))) + " .")
         text.append("")
     path.write_text("\n".join(text) + "\n")
     return path
@@ -277,3 +277,72 @@ def test_cli_learns_vocab_and_checks_size(tmp_path):
                      "--vocab_file", str(tmp_path / "o" / "vocab.txt"), "--num_threads", "-1")
     assert result.returncode == 2 and "num_threads at least 0" in result.stderr
     assert not (tmp_path / "o3").exists()
+
+
+def short_documents(path, docs, seed=0):
+    """Reviews, posts, entries: documents of 1-2 sentences of 3-11 words."""
+    return write_corpus(path, docs, seed, sentences=(1, 2), words=(3, 11))
+
+
+def test_packing_across_documents_fills_rows_and_keeps_every_token(tmp_path, vocab):
+    corpus = short_documents(tmp_path / "c.txt", 500)
+    infos, examples = {}, {}
+    for across in (False, True):
+        out = tmp_path / str(across)
+        infos[across] = preprocess.build([str(corpus)], vocab, str(out), preprocess.BuildOptions(
+            max_seq_length=64, num_shards=2, pack_across_documents=across))
+        examples[across] = read_examples(str(out / "pretrain_data*"))
+    for across, exs in examples.items():  # dataset_info's fill is the shards'
+        filled = sum(sum(ex["input_mask"]) for ex in exs)
+        assert infos[across]["row_fill"] == pytest.approx(filled / (64 * len(exs)), abs=1e-4)
+    assert infos[False]["row_fill"] < 0.45 and infos[True]["row_fill"] > 0.85
+    assert len(examples[True]) < len(examples[False]) / 2
+    # nothing lost but what truncation counts; separators are [SEP]s between documents
+    words = [w for line in corpus.read_text().splitlines() for w in line.split()]
+    ids_in = np.bincount([vocab.id(w) for w in words], minlength=vocab.size)
+    specials = set(vocab.never_masked_ids) | {vocab.pad_id}
+    flat = [i for ex in examples[True] for i, m in zip(ex["input_ids"], ex["input_mask"])
+            if m and i not in specials]
+    ids_out = np.bincount(flat, minlength=vocab.size)
+    assert (ids_out <= ids_in).all()
+    assert ids_in.sum() - ids_out.sum() == infos[True]["truncated_tokens"]
+    assert infos[True]["truncated_tokens"] == 0
+    # layout: [CLS] first, [SEP] last, segment 1 only after the first [SEP] (A's end or a
+    # document's end inside A), at most one switch from segment 0 to 1
+    seps_seen = 0
+    for ex in examples[True]:
+        ids, mask, seg = (np.array(ex[k]) for k in ("input_ids", "input_mask", "segment_ids"))
+        n = mask.sum()
+        assert ids[0] == vocab.cls_id and ids[n - 1] == vocab.sep_id and (ids[n:] == 0).all()
+        assert (np.diff(seg[:n]) >= 0).all() and (seg[n:] == 0).all()
+        if seg[:n].any():
+            assert ids[np.argmax(seg[:n]) - 1] == vocab.sep_id
+        seps_seen += np.count_nonzero(ids[:n] == vocab.sep_id)
+    assert seps_seen > 2 * len(examples[True])  # documents meet inside rows
+
+
+def test_packing_across_documents_is_deterministic_and_keeps_the_eval_split(tmp_path, vocab):
+    corpus = short_documents(tmp_path / "c.txt", 400, seed=1)
+    opts = dict(max_seq_length=48, num_shards=2, eval_fraction=0.1, lines_per_chunk=40,
+                pack_across_documents=True)
+    runs = (dict(num_threads=1), dict(num_threads=3), dict(num_processes=2))
+    infos = [preprocess.build([str(corpus)], vocab, str(tmp_path / str(i)),
+                              preprocess.BuildOptions(**run, **opts))
+             for i, run in enumerate(runs)]
+    for prefix in ("pretrain_data", "eval_data"):
+        got = [read_examples(str(tmp_path / str(i) / f"{prefix}*")) for i in range(len(runs))]
+        assert got[0] and got[0] == got[1] == got[2], prefix
+    assert infos[0]["eval_documents"] > 10 and infos[0]["row_fill"] > 0.8
+    # held-out documents stay out of the training rows: the same documents as the authors'
+    # packing holds out, whose eval rows hold the same tokens
+    authors = preprocess.build([str(corpus)], vocab, str(tmp_path / "authors"),
+                               preprocess.BuildOptions(**{**opts, "pack_across_documents": False}))
+    assert authors["eval_documents"] == infos[0]["eval_documents"]
+
+    def text_ids(pattern):
+        specials = set(vocab.never_masked_ids) | {vocab.pad_id}
+        return sorted(i for ex in read_examples(pattern) for i, m in
+                      zip(ex["input_ids"], ex["input_mask"]) if m and i not in specials)
+
+    assert (text_ids(str(tmp_path / "0" / "eval_data*"))
+            == text_ids(str(tmp_path / "authors" / "eval_data*")))

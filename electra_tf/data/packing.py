@@ -15,6 +15,9 @@ are Numba `njit` functions over flat arrays (compiled on first use, then cached 
 tests/test_packing.py checks them against a plain-Python transcription of the algorithm.
 `nogil`: a thread packs while another tokenizes.
 
+Packing across documents (`join_documents`, `pack_stream`; the builder's
+pack_across_documents) is not the authors': plain NumPy, one pass over rows that are all full.
+
 Random source: SplitMix64 keyed by (seed, document index, stream), in wrapping uint64
 arithmetic; stream 0 drives the packing, stream 1 the held-out choice of a document.
 """
@@ -192,6 +195,68 @@ def pack_documents(ids, line_splits, doc_splits, first_doc, seed, max_len, cls_i
     _, truncated = _pack(ids, line_splits, doc_splits, first_doc, seed, max_len, cls_id,
                          sep_id, out_ids, lengths, first_ends, example_docs, True)
     return out_ids, lengths, first_ends, example_docs, truncated
+
+
+def join_documents(ids: np.ndarray, line_splits: np.ndarray, doc_splits: np.ndarray,
+                   keep: np.ndarray, sep_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kept documents as one document for packing across document boundaries: their lines
+    in order, a [SEP] appended to the last line of every kept document but the last (so a
+    [SEP] inside a segment marks where one document ends and the next begins).
+
+    ids, line_splits, doc_splits as `pack_documents`; keep: bool [docs]. Returns (ids int32
+    [tokens'], line_splits int64 [lines' + 1]), for `pack_stream`.
+    """
+    docs = np.flatnonzero(keep)
+    pieces, lengths = [], []
+    for k, d in enumerate(docs):
+        for line in range(doc_splits[d], doc_splits[d + 1]):
+            piece = ids[line_splits[line]:line_splits[line + 1]]
+            if line == doc_splits[d + 1] - 1 and k < len(docs) - 1:
+                piece = np.append(piece, np.int32(sep_id))
+            pieces.append(piece)
+            lengths.append(len(piece))
+    joined = np.concatenate(pieces).astype(np.int32) if pieces else np.zeros(0, np.int32)
+    return joined, np.cumsum([0] + lengths, dtype=np.int64)
+
+
+def pack_stream(ids: np.ndarray, line_splits: np.ndarray, max_len: int, cls_id: int,
+                sep_id: int, pad_id: int, rng: np.random.Generator):
+    """Cuts one token stream (join_documents') into full rows: nothing truncated, padding only
+    in the stream's last row.
+
+    Each row takes the next max_len - 3 tokens. 90% of rows are `[CLS] A [SEP] B [SEP]`, A
+    ending at the sentence end nearest the row's middle (the middle itself when no sentence
+    ends inside the row); 10% are one segment `[CLS] A [SEP]` (one position left as padding),
+    as the authors' builder makes 10% single-segment examples. Rows may start and end inside a
+    sentence. Returns input_ids int32 [E, max_len], lengths int32 [E], first_ends int32 [E]
+    (as `pack_documents`).
+    """
+    content = max_len - 3
+    rows = -(-len(ids) // content)
+    out = np.full((rows, max_len), pad_id, np.int32)
+    lengths = np.empty(rows, np.int32)
+    first_ends = np.empty(rows, np.int32)
+    line_ends = line_splits[1:-1]  # sentence ends inside the stream
+    single = rng.random(rows) < 0.1
+    for r in range(rows):
+        start, stop = r * content, min((r + 1) * content, len(ids))
+        piece = ids[start:stop]
+        n = len(piece)
+        inside = line_ends[(line_ends > start) & (line_ends < stop)] - start
+        split = (int(inside[np.argmin(np.abs(inside - n / 2))]) if len(inside)
+                 else n // 2)
+        out[r, 0] = cls_id
+        if single[r] or n < 2:
+            out[r, 1:n + 1] = piece
+            out[r, n + 1] = sep_id
+            lengths[r], first_ends[r] = n + 2, max_len
+        else:
+            out[r, 1:split + 1] = piece[:split]
+            out[r, split + 1] = sep_id
+            out[r, split + 2:n + 2] = piece[split:]
+            out[r, n + 2] = sep_id
+            lengths[r], first_ends[r] = n + 3, split + 2
+    return out, lengths, first_ends
 
 
 def features(input_ids: np.ndarray, lengths: np.ndarray,

@@ -1,4 +1,5 @@
-"""Text -> pretraining TFRecords: the official sentence packing, sharded, parallel, atomic.
+"""Text -> pretraining TFRecords: the official sentence packing (or rows packed across documents),
+sharded, parallel, atomic.
 
 Input: UTF-8 text files (plain or .gz, local or gs://), one sentence or paragraph per line,
 a blank line between documents. Output, in `output_dir`:
@@ -8,8 +9,14 @@ a blank line between documents. Output, in `output_dir`:
 Features, int64 [max_seq_length]: input_ids ([CLS] A [SEP] B [SEP] + padding), input_mask,
 segment_ids: the names of the official and NVIDIA builders, so records are interchangeable.
 
+Packing: by default the official algorithm, which closes a row at every document's end (on a
+corpus of short documents, half of the positions are padding); with pack_across_documents, a
+chunk's documents are joined with [SEP] between them and cut into full rows
+(packing.join_documents, packing.pack_stream): nothing truncated, held-out documents joined
+apart from the training ones. dataset_info.json records the rows' fill (`row_fill`) either way.
+
 Pipeline: read (main thread) -> tokenize (tensorflow-text) -> pack (electra_tf/data/packing.py,
-the official algorithm, compiled) -> serialize (electra_tf/data/records.py) -> write (main
+compiled) -> serialize (electra_tf/data/records.py) -> write (main
 thread). Chunks of whole documents go to a pool of threads (or,
 with num_processes > 1, of processes) and come back in order, so the output is the same for any
 thread or process count.
@@ -58,6 +65,9 @@ class BuildOptions:
     strict: bool = False  # non-UTF-8 input: error instead of replacement
     overwrite: bool = False
     lines_per_chunk: int = 4096  # work unit of a process (whole documents, about this many lines)
+    # Rows filled across document boundaries ([SEP] between documents) instead of closed at
+    # each document's end, as the authors' builder does (see packing.join_documents).
+    pack_across_documents: bool = False
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -157,25 +167,57 @@ def _process_chunk(chunk: tuple[int, list[list[str]]]) -> dict:
         splits = ragged.row_splits.numpy().astype(np.int64)
     doc_splits = np.cumsum([0] + [len(doc) for doc in docs], dtype=np.int64)  # [docs + 1]
     seed = np.uint64(opt.seed & _MASK64)
-    input_ids, lengths, first_ends, example_docs, dropped = packing.pack_documents(
-        ids, splits, doc_splits, first_index, seed, opt.max_seq_length, vocab.cls_id,
-        vocab.sep_id, vocab.pad_id)
     held_out = np.zeros(len(docs), bool)  # [docs]
     if opt.eval_fraction > 0:
         held_out = packing.document_uniforms(seed, first_index, len(docs), 1) < opt.eval_fraction
-    example_held_out = held_out[example_docs - first_index]  # [E]
-    writer = np.where(example_held_out,
-                      opt.num_shards + example_docs % max(1, _num_eval_shards(opt)),
-                      example_docs % opt.num_shards)
-    evals = int(np.count_nonzero(example_held_out))
+    if opt.pack_across_documents:
+        rows, writer = _pack_across(ids, splits, doc_splits, held_out, first_index, seed, opt,
+                                    vocab)
+        (input_ids, lengths, first_ends), dropped = rows, 0  # pack_stream truncates nothing
+        evals = int(np.count_nonzero(writer >= opt.num_shards))
+    else:
+        input_ids, lengths, first_ends, example_docs, dropped = packing.pack_documents(
+            ids, splits, doc_splits, first_index, seed, opt.max_seq_length, vocab.cls_id,
+            vocab.sep_id, vocab.pad_id)
+        example_held_out = held_out[example_docs - first_index]  # [E]
+        writer = np.where(example_held_out,
+                          opt.num_shards + example_docs % max(1, _num_eval_shards(opt)),
+                          example_docs % opt.num_shards)
+        evals = int(np.count_nonzero(example_held_out))
     features = packing.features(input_ids, lengths, first_ends)
     return {"records": records.encode_examples(features), "writer": writer.tolist(),
             "lengths": lengths,
             "counts": {"documents": len(docs), "sentences": len(lines), "tokens": len(ids),
                        "unk_tokens": int(np.count_nonzero(ids == vocab.unk_id)),
-                       "truncated_tokens": int(dropped),
+                       "truncated_tokens": int(dropped), "filled_positions": int(lengths.sum()),
                        "train_examples": len(lengths) - evals, "eval_examples": evals,
                        "eval_documents": int(np.count_nonzero(held_out))}}
+
+
+def _pack_across(ids, splits, doc_splits, held_out, first_index, seed, opt: BuildOptions,
+                 vocab: Vocab):
+    """The chunk's training documents, then its held-out ones, each group joined into one
+    stream (packing.join_documents) and cut into full rows (packing.pack_stream). Returns
+    ((input_ids, lengths, first_ends), the writer (shard) of each row).
+    Rows are spread
+    over the shards by their index from the chunk's first document, so the output does not
+    depend on how many threads or processes built it."""
+    parts, writers = [], []
+    for group, shards, offset in ((~held_out, opt.num_shards, 0),
+                                  (held_out, _num_eval_shards(opt), opt.num_shards)):
+        if not group.any():
+            continue
+        joined_ids, joined_splits = packing.join_documents(ids, splits, doc_splits, group,
+                                                           vocab.sep_id)
+        rng = np.random.default_rng([int(seed), first_index, offset])
+        parts.append(packing.pack_stream(joined_ids, joined_splits, opt.max_seq_length,
+                                         vocab.cls_id, vocab.sep_id, vocab.pad_id, rng))
+        writers.append(offset + (first_index + np.arange(len(parts[-1][1]))) % shards)
+    if not parts:
+        empty = np.zeros((0, opt.max_seq_length), np.int32)
+        return (empty, np.zeros(0, np.int32), np.zeros(0, np.int32)), np.zeros(0, np.int64)
+    rows = tuple(np.concatenate(column) for column in zip(*parts))
+    return rows, np.concatenate(writers)
 
 
 def _chunks(documents: Iterator[list[str]], lines: int) -> Iterator[tuple[int, list]]:
@@ -232,8 +274,8 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
     temps = [f"{name}.incomplete" for name in train_names + eval_names]
     stats = {"bytes_read": 0, "replaced_chars": 0}
     counts = {"documents": 0, "sentences": 0, "tokens": 0, "unk_tokens": 0,
-              "truncated_tokens": 0, "train_examples": 0, "eval_examples": 0,
-              "eval_documents": 0}
+              "truncated_tokens": 0, "filled_positions": 0, "train_examples": 0,
+              "eval_examples": 0, "eval_documents": 0}
     hist = np.zeros(options.max_seq_length // 16 + 1, np.int64)
     writers = [tf.io.TFRecordWriter(t) for t in temps]
     start = last_log = time.time()
@@ -267,8 +309,11 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
     if unk_share > UNK_WARNING:
         warn(f"{100 * unk_share:.1f}% of the tokens are [UNK]: is {vocab.path} the vocabulary "
              f"for this text (and lower_case={options.lower_case} its casing)?")
+    rows = counts["train_examples"] + counts["eval_examples"]
     info = {
         **counts,
+        # share of the rows' positions holding a token ([CLS], [SEP]s included), not padding
+        "row_fill": round(counts["filled_positions"] / max(1, rows * options.max_seq_length), 4),
         "unk_share": unk_share,
         "replaced_non_utf8_chars": stats["replaced_chars"],
         "input_bytes": total_bytes,
@@ -283,9 +328,11 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
         "warnings": warnings,
     }
     write_atomic(final[-1], json.dumps(info, indent=2).encode("utf-8"))
-    logging.info("wrote %d train and %d eval examples in %d + %d shards to %s (%.1f s)",
-                 counts["train_examples"], counts["eval_examples"], num_shards, num_eval,
-                 output_dir, elapsed)
+    logging.info("wrote %d train and %d eval examples in %d + %d shards to %s (%.1f s); rows "
+                 "%.0f%% full (%s)", counts["train_examples"], counts["eval_examples"],
+                 num_shards, num_eval, output_dir, elapsed, 100 * info["row_fill"],
+                 "packed across documents" if options.pack_across_documents
+                 else "closed at each document's end, as the authors' builder")
     return info
 
 
