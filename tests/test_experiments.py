@@ -100,3 +100,17 @@ def test_transformers_reference_pipeline_ties_the_tables_and_steps_every_weight_
     gen(input_ids=ids_in).logits.sum().backward()
     step.step()
     assert not torch.equal(before, table.detach())  # the generator's softmax moved the table
+
+
+def test_uniform_corruption_replaces_only_the_live_masked_slots():
+    import cross_corruption
+
+    ids = np.arange(10, 26, dtype=np.int32).reshape(2, 8)
+    batch = {"input_ids": tf.constant(ids), "input_mask": tf.constant([[1] * 8, [1] * 5 + [0] * 3]),
+             "masked_lm_positions": tf.constant([[1, 3, 0], [2, 4, 0]]),
+             "masked_lm_weights": tf.constant([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]])}
+    corrupted, replaced = cross_corruption.uniform_corruption(batch, 64, seed=0)
+    changed = corrupted != ids
+    assert not changed[:, [0, 5, 6, 7]].any() and not changed[0, [2, 4]].any()
+    np.testing.assert_array_equal(replaced.astype(bool), changed)  # labelled iff replaced
+    assert changed.sum() >= 3  # 4 slots drawn from 59 tokens
