@@ -138,7 +138,7 @@ def test_tagging_learns_names_tagged_on_their_first_piece(vocab, tmp_path):
 def run_squad(vocab, tmp_path, version: str, seed: int = 0) -> dict:
     data, median, seed_dir = learn(vocab, "squad" if version == "2.0" else "squadv1",
                                    tmp_path, seed)
-    examples = squad.read_squad(str(data / "dev.json"))
+    examples = tasks.read_squad(str(data / "dev.json"))
     windows = squad.featurize(examples, tokenization.WordPieceTokenizer(vocab),
                               LEARN["max_seq_length"], SQUAD["doc_stride"],
                               SQUAD["max_query_length"], training=False)
@@ -161,7 +161,7 @@ def run_squad(vocab, tmp_path, version: str, seed: int = 0) -> dict:
             served_null[examples[i].id] = -float(out["answerable_logits"][k])
     nbest = json.loads((seed_dir / "dev_nbest.json").read_text())
     null_path = seed_dir / "dev_null_odds.json"
-    return {"median": median, "dataset": squad.load_dataset(str(data / "dev.json")),
+    return {"median": median, "dataset": tasks.load_squad(str(data / "dev.json")),
             "windows": counts, "served": served, "served_null": served_null,
             "best": {q: (e[0]["text"] if e else "") for q, e in nbest.items()},
             "null": json.loads(null_path.read_text()) if null_path.exists() else {}}

@@ -290,7 +290,7 @@ def test_conll_reader(tmp_path):
 
 
 def test_squad_windows_map_answers_back_to_their_text(tmp_path, tokenizer):
-    examples = squad.read_squad(str(write_squad(tmp_path / "train.json", "1.1")))
+    examples = tasks.read_squad(str(write_squad(tmp_path / "train.json", "1.1")))
     feats = squad.featurize(examples, tokenizer, 24, 6, 8, training=True)
     assert len(feats) > len(examples)  # the context needs several windows
     vocab = tokenizer.vocab
@@ -313,7 +313,7 @@ def test_squad_windows_map_answers_back_to_their_text(tmp_path, tokenizer):
 
 
 def test_squad_answer_not_matching_context_is_reported_and_skipped(tmp_path, tokenizer):
-    examples = squad.read_squad(str(write_squad(tmp_path / "train.json", "2.0", impossible=1,
+    examples = tasks.read_squad(str(write_squad(tmp_path / "train.json", "2.0", impossible=1,
                                                 bad=2)))
     feats = squad.featurize(examples, tokenizer, 64, 32, 16, training=True)
     assert feats.skipped == ["bad-0", "bad-1"]
@@ -325,7 +325,7 @@ def test_squad_answer_not_matching_context_is_reported_and_skipped(tmp_path, tok
 
 
 def test_squad_decode_picks_valid_spans_and_null(tmp_path, tokenizer):
-    examples = squad.read_squad(str(write_squad(tmp_path / "dev.json", "2.0")))[:1]
+    examples = tasks.read_squad(str(write_squad(tmp_path / "dev.json", "2.0")))[:1]
     feats = squad.featurize(examples, tokenizer, 64, 32, 16, training=False)
     assert len(feats) == 1
     window = feats.windows[0]
@@ -346,7 +346,7 @@ def test_squad_decode_picks_valid_spans_and_null(tmp_path, tokenizer):
 
 
 def test_squad_long_questions_are_cut_and_counted(tmp_path, tokenizer):
-    examples = squad.read_squad(str(write_squad(tmp_path / "dev.json", "1.1")))
+    examples = tasks.read_squad(str(write_squad(tmp_path / "dev.json", "1.1")))
     assert squad.featurize(examples, tokenizer, 64, 32, 8, training=False).truncated == 0
     # Pieces per question: 5, 6, 7, 8 -> three are longer than 5.
     cut = squad.featurize(examples, tokenizer, 64, 32, 5, training=False)

@@ -23,7 +23,7 @@ from electra_tf.data.preprocess import DataError
 from electra_tf.tokenization import WordPieceTokenizer
 
 if TYPE_CHECKING:
-    from electra_tf.finetuning import FinetuneConfig
+    from electra_tf.finetune_config import FinetuneConfig
 
 
 @dataclasses.dataclass

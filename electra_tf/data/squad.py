@@ -1,4 +1,5 @@
-"""SQuAD 1.1 / 2.0: JSON -> windowed features, and model outputs -> answer texts.
+"""SQuAD 1.1 / 2.0: examples (read by tasks.read_squad) -> windowed features, and model outputs ->
+answer texts.
 
 Featurizing follows the official code: the question (at most max_query_length pieces) then a
 window of the context, `[CLS] question [SEP] context-window [SEP]`, windows every doc_stride
@@ -14,7 +15,6 @@ skipped (the official code skips these too).
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import tensorflow as tf
@@ -23,31 +23,6 @@ from absl import logging
 from electra_tf.data.preprocess import DataError
 from electra_tf.data.tasks import Example
 from electra_tf.tokenization import WordPieceTokenizer
-
-
-def load_dataset(path: str) -> list[dict]:
-    """The `data` list of a SQuAD JSON file."""
-    with tf.io.gfile.GFile(path) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: not SQuAD JSON ({e.msg} at line {e.lineno})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise DataError(f"{path}: expected a JSON object with a 'data' list (SQuAD format)")
-    return data["data"]
-
-
-def read_squad(path: str) -> list[Example]:
-    """One Example per question: texts (question, context), label dict, id = question id."""
-    examples = []
-    for article in load_dataset(path):
-        for paragraph in article.get("paragraphs", []):
-            context = paragraph["context"]
-            for qa in paragraph["qas"]:
-                label = {"answers": qa.get("answers", []),
-                         "is_impossible": bool(qa.get("is_impossible", False))}
-                examples.append(Example((qa["question"], context), label, qa["id"]))
-    return examples
 
 
 @dataclasses.dataclass

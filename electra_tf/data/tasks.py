@@ -296,6 +296,31 @@ def read_conll(path: str, label_column: str = "-1", with_labels: bool = True) ->
     return examples
 
 
+def load_squad(path: str) -> list[dict]:
+    """The `data` list of a SQuAD JSON file."""
+    with tf.io.gfile.GFile(path) as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}: not SQuAD JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise DataError(f"{path}: expected a JSON object with a 'data' list (SQuAD format)")
+    return data["data"]
+
+
+def read_squad(path: str) -> list[Example]:
+    """One Example per question: texts (question, context), label dict, id = question id."""
+    examples = []
+    for article in load_squad(path):
+        for paragraph in article.get("paragraphs", []):
+            context = paragraph["context"]
+            for qa in paragraph["qas"]:
+                label = {"answers": qa.get("answers", []),
+                         "is_impossible": bool(qa.get("is_impossible", False))}
+                examples.append(Example((qa["question"], context), label, qa["id"]))
+    return examples
+
+
 def read_split(spec: TaskSpec, data_dir: str, split: str) -> dict[str, list[Example]]:
     """{eval name: examples} of one split; {} when an optional split (test) has no file.
 
@@ -312,8 +337,7 @@ def read_split(spec: TaskSpec, data_dir: str, split: str) -> dict[str, list[Exam
         if spec.format == "conll":
             examples = read_conll(path, spec.label_column, with_labels)
         elif spec.format == "squad":
-            from electra_tf.data import squad
-            examples = squad.read_squad(path)
+            examples = read_squad(path)
         else:
             examples = read_table(spec, path, with_labels)
         if not examples:
