@@ -36,19 +36,9 @@ from electra_tf.tokenization import load_vocab  # noqa: E402
 from electra_tf.training import PretrainStep  # noqa: E402
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--size", default="small")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--seq", type=int, default=128)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
-    p.add_argument("--jit_compile", action="store_true")
-    p.add_argument("--peak", action="store_true", help="also measure the matmul peak")
-    p.add_argument("--data", default=None, help="shard pattern: stream the real input pipeline")
-    p.add_argument("--vocab", default=None, help="vocab.txt of --data (for the [MASK] id)")
-    a = p.parse_args()
-
+def build_step(a: argparse.Namespace):
+    """(PretrainStep, its input iterator, config) for --size/--batch/--seq/--precision/
+    --jit_compile, fed an in-memory batch of random ids or, with --data, the real pipeline."""
     keras.mixed_precision.set_global_policy(a.precision)
     cfg = get_config(a.size).replace(pretrain={"max_seq_length": a.seq, "batch_size": a.batch})
     n = cfg.pretrain.num_predictions
@@ -69,7 +59,30 @@ def main() -> None:
         spec = pipeline.MaskingSpec(cfg.pretrain.mask_prob, n, vocab.mask_id,
                                     vocab.never_masked_ids)
         data = pipeline.pretraining_dataset(a.data, a.batch, a.seq, spec)
-    iterator = iter(strategy.experimental_distribute_dataset(data))
+    return step, iter(strategy.experimental_distribute_dataset(data)), cfg
+
+
+def arguments(description: str) -> argparse.ArgumentParser:
+    """The step's flags, shared with bench/profile_step.py."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--size", default="small")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seq", type=int, default=128)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
+    p.add_argument("--jit_compile", action="store_true")
+    p.add_argument("--data", default=None, help="shard pattern: stream the real input pipeline")
+    p.add_argument("--vocab", default=None, help="vocab.txt of --data (for the [MASK] id)")
+    return p
+
+
+def main() -> None:
+    p = arguments(__doc__)
+    p.add_argument("--peak", action="store_true", help="also measure the matmul peak")
+    a = p.parse_args()
+
+    step, iterator, cfg = build_step(a)
+    n = cfg.pretrain.num_predictions
     one = tf.constant(1)
 
     t = time.perf_counter()

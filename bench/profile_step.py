@@ -1,0 +1,116 @@
+"""Where a pretraining step's time goes: TensorFlow's profiler over a few steps of the step
+`bench/pretrain_step.py` times, summarized by operation type and by kind of work.
+
+Self-time of every op on the host's threads (IDLE left out), grouped: matmuls (oneDNN matmul,
+batched matmul, fused matmul), random numbers (dropout masks and Gumbel noise: Philox bits),
+elementwise math, reductions, casts, softmax and cross-entropy, gathers/scatters, optimizer,
+the rest. Prints a table; writes JSON lines (--out) with the CPU's flags.
+
+    .venv/bin/python bench/profile_step.py --precision mixed_bfloat16 --steps 3 \
+        --out bench/results/profile_step.jsonl
+"""
+
+from __future__ import annotations
+
+import collections
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import tensorflow as tf  # noqa: E402
+from pretrain_step import arguments, build_step  # noqa: E402
+from tensorflow.python.profiler.internal import _pywrap_profiler_plugin  # noqa: E402
+
+# op type -> kind of work (first match of the prefixes; the rest is "other")
+KINDS = (
+    ("matmul", ("_MklMatMul", "_MklNativeFusedMatMul", "_MklBatchMatMul", "MatMul",
+                "BatchMatMul", "_MklFusedMatMul")),
+    ("random numbers", ("StatelessRandom", "RandomUniform")),
+    ("softmax / cross-entropy", ("_MklSoftmax", "Softmax", "SparseSoftmaxCrossEntropy",
+                                 "SigmoidCrossEntropy", "LogSoftmax")),
+    ("elementwise", ("Mul", "AddV2", "Add", "Sub", "Erfc", "Erf", "Exp", "Log", "Neg",
+                     "Square", "SquaredDifference", "Rsqrt", "Sqrt", "RealDiv", "Div",
+                     "Maximum", "Minimum", "SelectV2", "Select", "Greater", "Less", "Equal",
+                     "NotEqual", "LogicalAnd", "Tanh", "Pow", "Sign", "Abs", "BitwiseAnd",
+                     "RightShift", "LeftShift", "BitwiseOr", "_MklAdd", "_MklMul")),
+    ("reductions", ("Sum", "Mean", "Max", "Min", "ArgMax", "AddN", "Prod", "All", "Any")),
+    ("casts", ("Cast",)),
+    ("gather / scatter / copy", ("Gather", "Scatter", "UnsortedSegmentSum", "Transpose",
+                                 "_MklTranspose", "ConcatV2", "Pack", "Tile", "Slice",
+                                 "StridedSlice", "Reshape", "TensorScatter", "OneHot",
+                                 "Pad", "Where")),
+    ("optimizer", ("ResourceApply", "AssignVariable", "AssignSub", "AssignAdd",
+                   "ReadVariable")),
+)
+
+
+def kind_of(op_type: str) -> str:
+    for kind, prefixes in KINDS:
+        if any(op_type.startswith(p) for p in prefixes):
+            return kind
+    return "other"
+
+
+def op_stats(logdir: str) -> list[dict]:
+    """Rows of the profiler's framework_op_stats table (one per op)."""
+    path = sorted(glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True))[-1]
+    data, ok = _pywrap_profiler_plugin.xspace_to_tools_data([path], "framework_op_stats", {})
+    if not ok:
+        raise RuntimeError(f"{path}: the profiler could not summarize the trace")
+    table = json.loads(data)[0]
+    cols = [c["id"] for c in table["cols"]]
+    return [{c: (cell or {}).get("v") for c, cell in zip(cols, row["c"])}
+            for row in table["rows"]]
+
+
+def main() -> None:
+    p = arguments(__doc__)
+    p.set_defaults(steps=3)
+    p.add_argument("--out", default=None, help="append the summary as one JSON line")
+    a = p.parse_args()
+    step, iterator, cfg = build_step(a)
+    one = tf.constant(1)
+    for _ in range(2):  # trace and warm up outside the profile
+        float(step.train(iterator, one)["loss"])
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(a.steps):
+            float(step.train(iterator, one)["loss"])
+        tf.profiler.experimental.stop()
+        rows = op_stats(logdir)
+    by_type, by_kind = collections.Counter(), collections.Counter()
+    for row in rows:
+        if row["type"] != "IDLE":
+            by_type[row["type"]] += row["total_self_time"]
+            by_kind[kind_of(row["type"])] += row["total_self_time"]
+    busy = sum(by_kind.values())
+    flags = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    record = {"size": a.size, "batch": a.batch, "seq": a.seq, "precision": a.precision,
+              "jit_compile": a.jit_compile, "steps": a.steps,
+              "cpu": next((ln.split(":", 1)[1].strip() for ln in flags.splitlines()
+                           if ln.startswith("Model name")), "unknown"),
+              "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags,
+              "busy_ms_per_step": round(busy / 1e3 / a.steps, 1),
+              "share_by_kind": {k: round(v / busy, 4) for k, v in by_kind.most_common()},
+              "top_op_types": {k: round(v / busy, 4) for k, v in by_type.most_common(15)}}
+    print(f"{a.size} B={a.batch} L={a.seq} {a.precision}: {record['busy_ms_per_step']} ms of "
+          "busy thread time per step")
+    print("| kind of work | share of busy time |\n|---|---|")
+    for kind, share in record["share_by_kind"].items():
+        print(f"| {kind} | {100 * share:.1f}% |")
+    print("\n| op type | share |\n|---|---|")
+    for op, share in record["top_op_types"].items():
+        print(f"| {op} | {100 * share:.1f}% |")
+    if a.out:
+        with open(a.out, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
