@@ -24,7 +24,7 @@ import os
 import numpy as np
 import torch
 import transformers
-from hf_pipeline import NO_DECAY
+from hf_pipeline import AdamW
 
 from electra_tf.data import features, tasks
 from electra_tf.tokenization import WordPieceTokenizer, load_vocab
@@ -84,13 +84,7 @@ def main() -> None:
     n = len(train["label_ids"])
     steps = max(a.min_steps, math.ceil(a.epochs * n / a.batch_size))
     warmup = max(1, steps // 10)
-    named = list(model.named_parameters())
-    opt = torch.optim.AdamW(
-        [{"params": [q for k, q in named if not NO_DECAY.search(k)], "weight_decay": 0.01},
-         {"params": [q for k, q in named if NO_DECAY.search(k)], "weight_decay": 0.0}],
-        lr=a.learning_rate, eps=1e-6)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup))))
+    opt = AdamW(list(model.named_parameters()), a.learning_rate, steps, warmup)
     gen = torch.Generator().manual_seed(a.seed)
     order, losses = torch.randperm(n, generator=gen), []
     for step in range(steps):
@@ -102,8 +96,7 @@ def main() -> None:
         out = model(input_ids=train["input_ids"][idx], attention_mask=train["input_mask"][idx],
                     token_type_ids=train["segment_ids"][idx], labels=train["label_ids"][idx])
         out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step(), sched.step(), opt.zero_grad()
+        opt.step()
         losses.append(out.loss.item())
     result = {"args": vars(a), "steps": steps, "dev_accuracy": accuracy(model, dev),
               "train_loss_by_50": [round(float(np.mean(losses[i:i + 50])), 4)

@@ -48,31 +48,35 @@ def fresh_models(cfg):
     return gen, disc
 
 
-def optimizer(gen, disc, lr: float, steps: int, warmup: int):
-    """AdamW over each parameter once, weight decay off for LayerNorm and biases."""
+class AdamW:
+    """PyTorch's AdamW over (name, parameter) pairs, weight decay 0.01 except LayerNorm and
+    biases, epsilon 1e-6, linear warmup then linear decay to 0; `step` clips the gradients at
+    global norm 1, updates, advances the schedule and clears the gradients."""
+
+    def __init__(self, named: list, lr: float, steps: int, warmup: int):
+        self.params = [p for _, p in named]
+        self.opt = torch.optim.AdamW(
+            [{"params": [p for n, p in named if not NO_DECAY.search(n)], "weight_decay": 0.01},
+             {"params": [p for n, p in named if NO_DECAY.search(n)], "weight_decay": 0.0}],
+            lr=lr, betas=(0.9, 0.999), eps=1e-6)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup))))
+
+    def step(self) -> float:
+        norm = torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        self.schedule.step()
+        self.opt.zero_grad()
+        return float(norm)
+
+
+def optimizer(gen, disc, lr: float, steps: int, warmup: int) -> AdamW:
+    """AdamW over each parameter of both networks once (the shared embeddings too)."""
     named = {}
     for prefix, net in (("disc", disc), ("gen", gen)):
         for name, p in net.named_parameters(remove_duplicate=False):
             named.setdefault(id(p), (f"{prefix}.{name}", p))
-    groups = [{"params": [p for n, p in named.values() if not NO_DECAY.search(n)],
-               "weight_decay": 0.01},
-              {"params": [p for n, p in named.values() if NO_DECAY.search(n)],
-               "weight_decay": 0.0}]
-    torch_opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-6)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        torch_opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup))))
-    params = [p for _, p in named.values()]
-
-    class Step:
-        opt = torch_opt
-
-        def step(self):
-            norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
-            torch_opt.step()
-            sched.step()
-            torch_opt.zero_grad()
-            return float(norm)
-    return Step()
+    return AdamW(list(named.values()), lr, steps, warmup)
 
 
 def main() -> None:

@@ -346,3 +346,18 @@ def test_packing_across_documents_is_deterministic_and_keeps_the_eval_split(tmp_
 
     assert (text_ids(str(tmp_path / "0" / "eval_data*"))
             == text_ids(str(tmp_path / "authors" / "eval_data*")))
+
+
+def test_cli_packs_across_documents_and_prints_the_fill(tmp_path):
+    corpus = short_documents(tmp_path / "c.txt", 200)
+    vocab = write_vocab(tmp_path)
+    fills = {}
+    for name, extra in (("authors", ()), ("across", ("--pack_across_documents",))):
+        result = run_cli("--input", str(corpus), "--output_dir", str(tmp_path / name),
+                         "--vocab_file", vocab.path, "--max_seq_length", "64", *extra)
+        assert result.returncode == 0, result.stderr[-2000:]
+        info = json.loads((tmp_path / name / "dataset_info.json").read_text())
+        assert info["arguments"]["pack_across_documents"] == bool(extra)
+        assert f"rows {100 * info['row_fill']:.0f}% full" in result.stdout
+        fills[name] = info["row_fill"]
+    assert fills["across"] > 0.85 > 0.45 > fills["authors"]

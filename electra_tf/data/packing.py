@@ -236,13 +236,15 @@ def pack_stream(ids: np.ndarray, line_splits: np.ndarray, max_len: int, cls_id: 
     out = np.full((rows, max_len), pad_id, np.int32)
     lengths = np.empty(rows, np.int32)
     first_ends = np.empty(rows, np.int32)
-    line_ends = line_splits[1:-1]  # sentence ends inside the stream
+    line_ends = line_splits[1:-1]  # sentence ends inside the stream, non-decreasing
     single = rng.random(rows) < 0.1
     for r in range(rows):
         start, stop = r * content, min((r + 1) * content, len(ids))
         piece = ids[start:stop]
         n = len(piece)
-        inside = line_ends[(line_ends > start) & (line_ends < stop)] - start
+        lo = np.searchsorted(line_ends, start, side="right")  # first end after start
+        hi = np.searchsorted(line_ends, stop, side="left")  # first end at or after stop
+        inside = line_ends[lo:hi] - start  # sentence ends strictly inside the row
         split = (int(inside[np.argmin(np.abs(inside - n / 2))]) if len(inside)
                  else n // 2)
         out[r, 0] = cls_id

@@ -198,10 +198,10 @@ def _pack_across(ids, splits, doc_splits, held_out, first_index, seed, opt: Buil
                  vocab: Vocab):
     """The chunk's training documents, then its held-out ones, each group joined into one
     stream (packing.join_documents) and cut into full rows (packing.pack_stream). Returns
-    ((input_ids, lengths, first_ends), the writer (shard) of each row).
-    Rows are spread
-    over the shards by their index from the chunk's first document, so the output does not
-    depend on how many threads or processes built it."""
+    ((input_ids, lengths, first_ends), the writer (shard) of each row). Rows are spread over
+    the shards by their index from the chunk's first document, so the output does not depend
+    on how many threads or processes built it. A chunk holds at least one document, so at
+    least one group is packed."""
     parts, writers = [], []
     for group, shards, offset in ((~held_out, opt.num_shards, 0),
                                   (held_out, _num_eval_shards(opt), opt.num_shards)):
@@ -213,9 +213,6 @@ def _pack_across(ids, splits, doc_splits, held_out, first_index, seed, opt: Buil
         parts.append(packing.pack_stream(joined_ids, joined_splits, opt.max_seq_length,
                                          vocab.cls_id, vocab.sep_id, vocab.pad_id, rng))
         writers.append(offset + (first_index + np.arange(len(parts[-1][1]))) % shards)
-    if not parts:
-        empty = np.zeros((0, opt.max_seq_length), np.int32)
-        return (empty, np.zeros(0, np.int32), np.zeros(0, np.int32)), np.zeros(0, np.int64)
     rows = tuple(np.concatenate(column) for column in zip(*parts))
     return rows, np.concatenate(writers)
 
