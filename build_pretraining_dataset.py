@@ -84,8 +84,7 @@ def main(argv: list[str]) -> int:
 def run() -> None:
     """Entry point: bad input ends with one clear line and exit code 2."""
     from electra_tf import cli
-    from electra_tf.data.preprocess import DataError
-    from electra_tf.tokenization import VocabError
+    from electra_tf.errors import DataError, VocabError
 
     cli.run(main, (DataError, VocabError))
 

@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     del argv
     import tensorflow as tf
 
-    from electra_tf import convert, convert_hf, convert_keras_hub, convert_tf1
+    from electra_tf import checkpoints, convert, convert_hf, convert_keras_hub, convert_tf1
     from electra_tf.tokenization import load_vocab
 
     if not FLAGS.source or not FLAGS.input or not FLAGS.output_dir:
@@ -71,12 +71,12 @@ def main(argv: list[str]) -> int:
     elif FLAGS.source == "keras_hub":
         model, report = convert_keras_hub.import_keras_hub_preset(FLAGS.input, fraction)
     else:
-        model, report = convert_tf1.load_pretrainer(FLAGS.input, FLAGS.config_json), None
+        model, report = checkpoints.load_pretrainer(FLAGS.input, FLAGS.config_json), None
     if report is not None:
         print(report.summary())
     out = FLAGS.output_dir
     if FLAGS.target == "ours":
-        written = convert_tf1.save_init_checkpoint(model, out, FLAGS.overwrite)
+        written = checkpoints.save_init_checkpoint(model, out, FLAGS.overwrite)
     elif FLAGS.target == "hf":
         vocab = load_vocab(FLAGS.vocab_file) if FLAGS.vocab_file else None
         written = ", ".join(convert_hf.save_hf_directory(model, out, vocab, FLAGS.do_lower_case,
@@ -97,8 +97,7 @@ def main(argv: list[str]) -> int:
 def run() -> None:
     """Entry point: bad input ends with one clear line and exit code 2."""
     from electra_tf import cli
-    from electra_tf.convert import ConversionError
-    from electra_tf.tokenization import VocabError
+    from electra_tf.errors import ConversionError, VocabError
 
     cli.run(main, (ConversionError, VocabError))
 

@@ -43,7 +43,7 @@ flags.DEFINE_bool("overwrite", False, "Replace an existing --output_dir.")
 
 def main(argv: list[str]) -> int:
     del argv
-    from electra_tf import convert_tf1, export
+    from electra_tf import checkpoints, export
     from electra_tf.tokenization import load_vocab
 
     if bool(FLAGS.checkpoint) == bool(FLAGS.finetune_dir) or not FLAGS.output_dir:
@@ -53,8 +53,8 @@ def main(argv: list[str]) -> int:
                 "max_query_length": 64, "label_names": (), "regression_range": (0.0, 1.0)}
     if FLAGS.checkpoint:  # vocab_size: the config's, else the vocabulary's
         size = load_vocab(FLAGS.vocab_file).size if FLAGS.vocab_file else None
-        model = convert_tf1.load_pretrainer(FLAGS.checkpoint, FLAGS.config_json,
-                                            size).discriminator
+        model = checkpoints.load_pretrainer(FLAGS.checkpoint, FLAGS.config_json,
+                                             size).discriminator
     else:
         model, saved = export.load_finetuned(FLAGS.finetune_dir, FLAGS.seed)
         settings.update({k: v for k, v in saved.items() if v not in (None, ())})
@@ -77,9 +77,7 @@ def main(argv: list[str]) -> int:
 def run() -> None:
     """Entry point: bad input ends with one clear line and exit code 2."""
     from electra_tf import cli
-    from electra_tf.convert import ConversionError
-    from electra_tf.export import ExportError
-    from electra_tf.tokenization import VocabError
+    from electra_tf.errors import ConversionError, ExportError, VocabError
 
     cli.run(main, (ConversionError, ExportError, VocabError))
 

@@ -114,7 +114,8 @@ def resolve_model():
 
     import tensorflow as tf
 
-    from electra_tf.config import ConfigError, ElectraConfig, ModelConfig, get_config
+    from electra_tf.config import ElectraConfig, ModelConfig, get_config
+    from electra_tf.errors import ConfigError
     from electra_tf.tokenization import load_vocab
 
     model = dataclasses.asdict(get_config(FLAGS.model_size or "small").model)
@@ -177,8 +178,8 @@ def resolve_task():
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise ValueError(f"unexpected arguments {argv[1:]}")
+    from electra_tf.checkpoints import resolve_checkpoint
     from electra_tf.finetuning import FinetuneConfig, run
-    from electra_tf.finetuning_io import resolve_checkpoint
 
     for name in ("data_dir", "vocab_file", "output_dir"):
         if not getattr(FLAGS, name):
@@ -215,13 +216,16 @@ def main(argv: list[str]) -> None:
 def entry() -> None:
     """Bad flags, configs and data end with one clear line and exit code 2."""
     from electra_tf import cli
-    from electra_tf.config import ConfigError
-    from electra_tf.data.preprocess import DataError
-    from electra_tf.distribute import StrategyError
-    from electra_tf.tokenization import VocabError
+    from electra_tf.errors import (
+        ConfigError,
+        DataError,
+        NonFiniteLossError,
+        StrategyError,
+        VocabError,
+    )
 
     cli.run(main, (ConfigError, DataError, StrategyError, VocabError, ValueError,
-                   FileNotFoundError), stopped=(FloatingPointError,))
+                   FileNotFoundError), stopped=(NonFiniteLossError,))
 
 
 if __name__ == "__main__":

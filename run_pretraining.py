@@ -68,7 +68,8 @@ def resolve_config():
 
     import tensorflow as tf
 
-    from electra_tf.config import BERT_MLM, ConfigError, ElectraConfig, get_config
+    from electra_tf.config import BERT_MLM, ElectraConfig, get_config
+    from electra_tf.errors import ConfigError
     from electra_tf.pretraining import default_vocab_size
 
     merged = get_config(FLAGS.model_size).to_dict()
@@ -105,7 +106,7 @@ def main(argv: list[str]) -> None:
             raise ValueError(f"--{name} is required")
     init = FLAGS.init_checkpoint
     if init:  # a wrong path is the first thing to hear about; a directory means its checkpoint
-        from electra_tf.finetuning_io import resolve_checkpoint
+        from electra_tf.checkpoints import resolve_checkpoint
 
         init = resolve_checkpoint(init)
     cfg = resolve_config()
@@ -125,11 +126,13 @@ def main(argv: list[str]) -> None:
 def entry() -> None:
     """Bad flags, configs and data end with one clear line and exit code 2."""
     from electra_tf import cli
-    from electra_tf.config import ConfigError
-    from electra_tf.data.preprocess import DataError
-    from electra_tf.distribute import StrategyError
-    from electra_tf.pretraining import NonFiniteLossError
-    from electra_tf.tokenization import VocabError
+    from electra_tf.errors import (
+        ConfigError,
+        DataError,
+        NonFiniteLossError,
+        StrategyError,
+        VocabError,
+    )
 
     cli.run(main, (ConfigError, DataError, StrategyError, VocabError, ValueError,
                    FileNotFoundError), stopped=(NonFiniteLossError,))

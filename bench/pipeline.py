@@ -59,9 +59,8 @@ def main() -> None:
         if not a.data_dir:
             preprocess.build([a.corpus], vocab, tmp, preprocess.BuildOptions(
                 max_seq_length=a.seq, num_shards=8))
-        pre = get_config("small").replace(pretrain={"max_seq_length": a.seq}).pretrain
-        spec = pipeline.MaskingSpec(pre.mask_prob, pre.num_predictions, vocab.mask_id,
-                                    vocab.never_masked_ids)
+        cfg = get_config("small").replace(pretrain={"max_seq_length": a.seq})
+        spec = pipeline.MaskingSpec.from_config(cfg, vocab)
         ds = pipeline.pretraining_dataset(f"{data_dir}/pretrain_data*", a.batch, a.seq, spec)
         it = iter(ds)
         for _ in range(10):  # warm up: fill shuffle buffer and prefetch

@@ -56,8 +56,7 @@ def build_step(a: argparse.Namespace):
     data = tf.data.Dataset.from_tensors(batch).repeat()
     if a.data:
         vocab = load_vocab(a.vocab, cfg.model.vocab_size)
-        spec = pipeline.MaskingSpec(cfg.pretrain.mask_prob, n, vocab.mask_id,
-                                    vocab.never_masked_ids)
+        spec = pipeline.MaskingSpec.from_config(cfg, vocab)
         data = pipeline.pretraining_dataset(a.data, a.batch, a.seq, spec)
     return step, iter(strategy.experimental_distribute_dataset(data)), cfg
 

@@ -13,11 +13,9 @@ import json
 import math
 from typing import Any, TypeVar
 
+from electra_tf.errors import ConfigError
+
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A configuration value or key is invalid; the message names the key."""
 
 
 def _require(ok: bool, key: str, expected: str, value: Any) -> None:

@@ -28,11 +28,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from absl import logging
 
+from electra_tf.errors import ConversionError
 from electra_tf.models import Discriminator, ElectraPretrainer, Encoder, Generator
-
-
-class ConversionError(ValueError):
-    """A checkpoint does not match the model: names the variable and what was expected."""
 
 
 def _dense(prefix: str, layer) -> dict:

@@ -28,10 +28,11 @@ import numpy as np
 import tensorflow as tf
 
 from electra_tf import convert
+from electra_tf.atomic import write_atomic
 from electra_tf.config import SIZES, ModelConfig, nearest_size
 from electra_tf.convert_tf1 import full_config
 from electra_tf.models import ElectraPretrainer, build_pretrainer
-from electra_tf.tokenization import Vocab, write_atomic
+from electra_tf.tokenization import Vocab
 
 WEIGHTS = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"  # a sharded checkpoint's file list

@@ -32,15 +32,12 @@ from absl import logging
 from electra_tf import convert
 from electra_tf.config import SIZES, ElectraConfig, ModelConfig, PretrainConfig, nearest_size
 from electra_tf.models import ElectraPretrainer, build_pretrainer
-from electra_tf.tokenization import write_atomic
 
 OPTIMIZER_SLOTS = ("/adam_m", "/adam_v")  # the official AdamWeightDecayOptimizer's slots
 BOOKKEEPING = ("global_step",)
 SCOPES = ("electra", "bert")  # the discriminator's (or BERT's) encoder scope
 BERT_EXTRAS = ("bert/pooler/", "cls/")  # BERT's pooler and MLM/NSP heads: not ELECTRA's
 SIDE_CONFIGS = ("bert_config.json", "config.json")  # where the head count may be written
-INIT_CHECKPOINT = "model.ckpt"  # our format: tf.train.Checkpoint(model=ElectraPretrainer)
-CONFIG_FILE = "config.json"
 
 
 def read_tf1_checkpoint(path: str) -> tuple[dict[str, np.ndarray], int]:
@@ -198,48 +195,3 @@ def write_tf1_checkpoint(model: ElectraPretrainer, prefix: str) -> str:
                 variable.load(state[name], sess)
             step.load(0, sess)
             return saver.save(sess, prefix, write_meta_graph=False)
-
-
-def save_init_checkpoint(model: ElectraPretrainer, output_dir: str,
-                         overwrite: bool = False) -> str:
-    """Writes our checkpoint (weights only) + config.json: the format `run_pretraining.py
-    --init_checkpoint` and fine-tuning warm starts read. Returns the checkpoint prefix."""
-    prefix = f"{output_dir}/{INIT_CHECKPOINT}"
-    if tf.io.gfile.exists(prefix + ".index") and not overwrite:
-        raise convert.ConversionError(f"{prefix} exists; pass --overwrite to replace it")
-    tf.io.gfile.makedirs(output_dir)
-    tf.train.Checkpoint(model=model).write(prefix)
-    write_atomic(f"{output_dir}/{CONFIG_FILE}", model.config.to_json().encode("utf-8"))
-    return prefix
-
-
-def load_pretrainer(path: str, config_json: str | None = None,
-                    vocab_size: int | None = None) -> ElectraPretrainer:
-    """Our pretrainer from our checkpoint: a pretraining run's --model_dir (latest ckpt-N), a
-    converted directory (model.ckpt), or a prefix; the config is config.json next to it
-    unless given, its model's vocab_size `vocab_size` (the vocabulary's) where the file does
-    not set one. Every model variable must be in the checkpoint."""
-    if tf.io.gfile.isdir(path):
-        directory = path
-        prefix = tf.train.latest_checkpoint(path) or f"{path}/{INIT_CHECKPOINT}"
-    else:
-        directory, prefix = path.rsplit("/", 1)[0] if "/" in path else ".", path
-    if not tf.io.gfile.exists(prefix + ".index"):
-        raise convert.ConversionError(f"{path}: no checkpoint ({prefix}.index not found)")
-    config_json = config_json or f"{directory}/{CONFIG_FILE}"
-    if not tf.io.gfile.exists(config_json):
-        raise convert.ConversionError(f"{config_json} not found: pass the run's config.json")
-    with tf.io.gfile.GFile(config_json) as f:
-        data = json.load(f)
-    if vocab_size and isinstance(data, dict) and isinstance(data.get("model", {}), dict):
-        data.setdefault("model", {}).setdefault("vocab_size", vocab_size)
-    cfg = ElectraConfig.from_dict(data)
-    model = build_pretrainer(cfg)
-    try:  # a missing variable fails the assertion, a differently shaped one the read
-        status = tf.train.Checkpoint(model=model).read(prefix)
-        status.assert_existing_objects_matched()
-    except (AssertionError, ValueError) as e:
-        raise convert.ConversionError(f"{prefix} does not hold this model ({config_json}): "
-                                      f"{str(e).splitlines()[0][:300]}") from None
-    status.expect_partial()  # a pretraining checkpoint also holds the optimizer and data
-    return model

@@ -6,11 +6,9 @@ import socket
 
 import tensorflow as tf
 
+from electra_tf.errors import StrategyError
+
 STRATEGIES = ("auto", "tpu", "mirrored", "multi_worker", "one_device", "cpu")
-
-
-class StrategyError(ValueError):
-    """A strategy cannot be created as asked; the message says what to pass instead."""
 
 
 def get_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.Strategy:

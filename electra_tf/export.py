@@ -48,9 +48,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from electra_tf.errors import ExportError, VocabError
 from electra_tf.heads import answer_beam
 from electra_tf.models import Discriminator, ElectraPretrainer
-from electra_tf.tokenization import Vocab, VocabError, WordPieceTokenizer, casing_mismatch
+from electra_tf.tokenization import Vocab, WordPieceTokenizer, casing_mismatch
 
 # Max difference allowed between the reloaded and the in-memory signatures, times
 # max(1, |value|) for each value: the SQuAD heads' masked logits sit near -1000, where float32
@@ -63,10 +64,6 @@ TOLERANCE = 1e-5
 EAGER_TOLERANCE = 1e-4
 INFO_FILE = "electra_export.json"  # in assets.extra: kind, labels, lengths, config
 MAX_ANSWER_LENGTH = 30
-
-
-class ExportError(ValueError):
-    """The export cannot be written or does not reproduce the model; says why."""
 
 
 def _kind(model) -> str:

@@ -22,16 +22,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from electra_tf import graph_options, optimization
+from electra_tf import graph_options, loop, optimization
 from electra_tf import metrics as metric_lib
-from electra_tf.config import ConfigError, ModelConfig, nearest_size
+from electra_tf.atomic import write_atomic
+from electra_tf.checkpoints import initialize
+from electra_tf.config import ModelConfig, nearest_size
 from electra_tf.data import features as feats
 from electra_tf.data import squad, tasks
 from electra_tf.data.finetune_data import (
@@ -42,16 +43,15 @@ from electra_tf.data.finetune_data import (
     train_dataset,
 )
 from electra_tf.distribute import get_strategy
+from electra_tf.errors import ConfigError
 from electra_tf.finetune_config import FinetuneConfig
 from electra_tf.finetuning_io import (
-    initialize,
     reinitialize_top_blocks,
     remove_top_directions,
     write_predictions,
 )
 from electra_tf.heads import TaskModel, answer_beam
-from electra_tf.pretraining import _duration
-from electra_tf.tokenization import WordPieceTokenizer, casing_mismatch, load_vocab, write_atomic
+from electra_tf.tokenization import WordPieceTokenizer, casing_mismatch, load_vocab
 from electra_tf.training import sampling_seed
 
 # Per-size learning rate and layer-wise decay (the authors' fine-tuning settings; tiny: ours).
@@ -213,8 +213,9 @@ def evaluate(cfg: FinetuneConfig, data: TaskData, eval_set: EvalSet,
 # --- one seed, and the run ------------------------------------------------------------------
 
 def run_seed(cfg: FinetuneConfig, data: TaskData, seed: int,
-             strategy: tf.distribute.Strategy) -> dict[str, float]:
-    """Trains and evaluates one seed in output_dir/seed_<seed>; returns its dev metrics."""
+             strategy: tf.distribute.Strategy) -> dict[str, float] | None:
+    """Trains and evaluates one seed in output_dir/seed_<seed>; returns its dev metrics, or
+    None when SIGTERM stopped it (a checkpoint of the step reached is saved)."""
     seed_dir = f"{cfg.output_dir}/seed_{seed}"
     metrics_path = f"{seed_dir}/dev_metrics.json"
     if tf.io.gfile.exists(metrics_path):  # finished before (a resumed multi-seed run)
@@ -249,30 +250,26 @@ def run_seed(cfg: FinetuneConfig, data: TaskData, seed: int,
     step = int(optimizer.iterations)
     iterator = iter(strategy.experimental_distribute_dataset(
         train_dataset(data.train.features, cfg.batch_size, total, seed, step)))
-    start_step, start_time, loss_sum, loss_steps = step, None, 0.0, 0
-    while step < total:
-        n = min(cfg.steps_per_loop, total - step, cfg.log_every - step % cfg.log_every,
-                cfg.save_every - step % cfg.save_every)
-        if start_time is None:
-            n = 1  # the traced first call alone: the throughput is measured from the next step
-        loss_sum += float(step_fn.train(iterator, tf.constant(n)))
-        loss_steps += n
-        step += n
-        if start_time is None:  # throughput from after the first (traced) call
-            start_step, start_time = step, time.time()
-        if not math.isfinite(loss_sum):
-            raise FloatingPointError(f"seed {seed}: loss is {loss_sum} at step {step}; lower "
-                                     "the learning rate or check the data")
-        if step % cfg.log_every == 0 or step == total:
-            elapsed = time.time() - start_time
-            rate = (step - start_step) * cfg.batch_size / elapsed if step > start_step else 0.0
-            eta = (total - step) * cfg.batch_size / rate if rate else float("nan")
-            logging.info("seed %d step %d/%d  loss %.4f  lr %.3g  %.1f examples/s  ETA %s",
-                         seed, step, total, loss_sum / loss_steps,
-                         float(optimizer.learning_rate), rate, _duration(eta))
-            loss_sum, loss_steps = 0.0, 0
-        if step % cfg.save_every == 0 or step == total:
-            manager.save(checkpoint_number=step)
+    cadence = loop.Cadence(total, cfg.batch_size, cfg.steps_per_loop, cfg.log_every,
+                           cfg.save_every)
+    writer = tf.summary.create_file_writer(f"{seed_dir}/train")
+
+    def log(progress: loop.Progress) -> None:
+        loss = float(progress.sums["loss"]) / progress.window_steps
+        rate = float(optimizer.learning_rate)
+        logging.info("seed %d step %d/%d  loss %.4f  lr %.3g  %.1f examples/s  ETA %s", seed,
+                     progress.step, total, loss, rate, progress.examples_per_second,
+                     loop.duration(progress.eta_seconds))
+        loop.write_summaries(writer, progress.step, {
+            "loss": loss, "learning_rate": rate,
+            "examples_per_second": progress.examples_per_second})
+
+    finished = loop.run_loop(
+        cadence, step, lambda n: {"loss": float(step_fn.train(iterator, tf.constant(n)))},
+        manager, log, label=f"seed {seed}: ")
+    writer.flush()
+    if not finished:  # SIGTERM: the checkpoint is saved; the same command resumes the seed
+        return None
     result: dict[str, float] = {}
     for split, sets in (("dev", data.dev), ("test", data.test)):
         for eval_set in sets:
@@ -324,7 +321,11 @@ def run(cfg: FinetuneConfig) -> dict:
                  dataclasses.replace(cfg, task=resolved).to_json().encode())
     per_seed = {}
     for seed in range(cfg.seed, cfg.seed + cfg.num_seeds):
-        per_seed[seed] = run_seed(cfg, data, seed, strategy)
+        metrics = run_seed(cfg, data, seed, strategy)
+        if metrics is None:
+            logging.info("stopped in seed %d; rerun the same command to resume it", seed)
+            return {"task": cfg.task.name, "stopped_in_seed": seed, "table": ""}
+        per_seed[seed] = metrics
     median, table = summarize(per_seed)
     results = {"task": cfg.task.name, "seeds": {str(s): m for s, m in per_seed.items()},
                "median": median, "train_steps": train_steps(cfg, len(data.train)),

@@ -28,55 +28,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from electra_tf.config import ConfigError
-from electra_tf.tokenization import write_atomic
-
-
-def resolve_checkpoint(path: str) -> str:
-    """A checkpoint prefix from a prefix, a run directory, or a directory with one checkpoint
-    (or a SavedModel directory: its variables/variables)."""
-    if tf.io.gfile.exists(f"{path}/saved_model.pb"):
-        return f"{path}/variables/variables"
-    if tf.io.gfile.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest:
-            return latest
-        indexes = tf.io.gfile.glob(f"{path}/*.index")
-        if len(indexes) == 1:
-            return indexes[0][:-len(".index")]
-        raise ConfigError(f"--init_checkpoint={path}: no checkpoint in this directory"
-                          + (f" (several: {indexes}; pass one prefix)" if indexes else ""))
-    if tf.io.gfile.exists(f"{path}.index"):
-        return path
-    raise ConfigError(f"--init_checkpoint={path}: neither a checkpoint prefix (no "
-                      f"{path}.index) nor a directory")
-
-
-def initialize(model, path: str) -> str:
-    """Restores `model.discriminator` from `path` (see the module docstring); returns the
-    prefix used. Raises ConfigError when no layout of the checkpoint holds all its weights."""
-    prefix = resolve_checkpoint(path)
-    layouts = {  # how each source nests the discriminator
-        "model.discriminator": lambda d: tf.train.Checkpoint(
-            model=tf.train.Checkpoint(discriminator=d)),
-        "discriminator": lambda d: tf.train.Checkpoint(discriminator=d),
-    }
-    keys = {name for name, _ in tf.train.list_variables(prefix)}
-    for layout, make in layouts.items():
-        root = layout.split(".")[0]
-        if not any(k.startswith(f"{root}/") for k in keys):
-            continue
-        try:
-            status = make(model.discriminator).read(prefix)
-            status.expect_partial()  # the generator, heads, optimizer slots: not wanted here
-            status.assert_existing_objects_matched()
-        except (AssertionError, ValueError) as e:
-            raise ConfigError(f"--init_checkpoint={path}: its discriminator does not match "
-                              f"the model config ({str(e).splitlines()[0][:300]})") from None
-        logging.info("initialized the discriminator from %s (%s)", prefix, layout)
-        return prefix
-    raise ConfigError(f"--init_checkpoint={path}: no discriminator in {prefix} (expected a "
-                      "pretraining, converted, fine-tuning or exported checkpoint)")
+from electra_tf.atomic import write_atomic
 
 
 def reinitialize_top_blocks(encoder, count: int) -> None:

@@ -1,35 +1,34 @@
 """Pretraining run: config + data + model + loop, with checkpoints, summaries and guards.
 
-Read top to bottom: `run` resolves the strategy and precision, builds the distributed input,
-the model, optimizer and step inside the strategy scope, restores the latest checkpoint (or
-warm-starts from --init_checkpoint), then loops: train `steps_per_loop` steps in one
-tf.function call, log a progress line with ETA, write summaries, evaluate, save.
-SIGTERM (preemption) saves a checkpoint at the current step and returns normally; a NaN/Inf
-loss stops the run with its step number and keeps the last good checkpoint.
+Read top to bottom: `run` resolves the strategy and precision, builds the distributed input
+(`_Inputs`), the model, optimizer and step inside the strategy scope, restores the latest
+checkpoint or warm-starts from --init_checkpoint (`_build_state`), then hands the steps to the
+shared loop (`electra_tf.loop`: chunks of `steps_per_loop` steps per tf.function call, ETA,
+the non-finite guard, saves, SIGTERM) with what is pretraining's own (`_Report`: the progress
+line's metrics, TensorBoard, evaluation). SIGTERM (preemption) saves a checkpoint at the
+current step and returns normally; a NaN/Inf loss stops the run with its step number and keeps
+the last good checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import signal
-import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from electra_tf import losses, optimization
-from electra_tf.config import ConfigError, ElectraConfig
+from electra_tf import checkpoints, loop, losses, optimization
+from electra_tf.checkpoints import CONFIG_FILE
+from electra_tf.config import ElectraConfig
 from electra_tf.data import pipeline
-from electra_tf.data.preprocess import DataError
 from electra_tf.distribute import get_strategy
+from electra_tf.errors import ConfigError, DataError
 from electra_tf.models import build_pretrainer
 from electra_tf.tokenization import load_vocab
 from electra_tf.training import LOSS_KEYS, PretrainStep
 
-CONFIG_FILE = "config.json"
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # float16: dynamic loss scaling
 
 
@@ -55,10 +54,6 @@ class RunOptions:
     init_checkpoint: str = ""
     deterministic: bool = False
     stop_after: int = 0  # stop (with a checkpoint) after this many steps in this process; 0=no
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or Inf; the last good checkpoint is kept."""
 
 
 def check_options(cfg: ElectraConfig, opts: RunOptions, num_replicas: int) -> None:
@@ -109,173 +104,168 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
     """Pretrains until cfg.pretrain.train_steps; returns the last logged metrics."""
     pre = cfg.pretrain
     strategy = get_strategy(opts.strategy, opts.tpu or None)
-    replicas = strategy.num_replicas_in_sync
-    check_options(cfg, opts, replicas)
+    check_options(cfg, opts, strategy.num_replicas_in_sync)
     vocab = load_vocab(opts.vocab_file, cfg.model.vocab_size)
     if opts.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(opts.precision)
     check_saved_config(opts.model_dir, cfg)
-    spec = pipeline.MaskingSpec(pre.mask_prob, pre.num_predictions, vocab.mask_id,
-                                vocab.never_masked_ids, pre.mask_token_rate,
-                                pre.random_token_rate, cfg.model.vocab_size)
     # Checked once here, before the model is built, not again by each input pipeline.
     train_files = pipeline.list_files(opts.train_files)
     eval_files = pipeline.list_files(opts.eval_files) if opts.eval_files else []
     pipeline.validate_records(train_files + eval_files, pre.max_seq_length)
+    inputs = _Inputs(cfg, opts, strategy, pipeline.MaskingSpec.from_config(cfg, vocab))
+    keras.utils.set_random_seed(pre.seed)  # the initial weights depend on the run seed only
+    with strategy.scope():
+        step_fn, manager, iterator = _build_state(cfg, opts, strategy, inputs)
+        eval_iterator = (inputs.iterator(opts.eval_files, False, pre.seed + 1)
+                         if opts.eval_files else None)
+    report = _Report(cfg, opts, step_fn)
 
-    def local_dataset(files: str, training: bool, seed: int,
-                      ctx: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+    def train(n: int) -> dict:
+        return {k: v.numpy() for k, v in step_fn.train(iterator, tf.constant(n)).items()}
+
+    def after_chunk(step: int) -> None:
+        if eval_iterator is not None and (step % opts.eval_every == 0
+                                          or step == pre.train_steps):
+            report.evaluate(step, eval_iterator)
+
+    cadence = loop.Cadence(pre.train_steps, pre.batch_size, opts.steps_per_loop,
+                           opts.log_every, opts.save_every, opts.stop_after)
+    try:
+        loop.run_loop(cadence, int(step_fn.optimizer.iterations), train, manager, report.log,
+                      after_chunk, report.accumulate, rate_keys=("input_tokens",))
+    except tf.errors.DataLossError as e:
+        _name_corrupt_shard(e, train_files + eval_files, int(step_fn.optimizer.iterations),
+                            manager.latest_checkpoint)
+    finally:
+        report.close()
+    return report.logged
+
+
+class _Inputs:
+    """The run's training and evaluation iterators (one tf.data pipeline per replica)."""
+
+    def __init__(self, cfg: ElectraConfig, opts: RunOptions, strategy, spec):
+        self.pre, self.opts, self.strategy, self.spec = cfg.pretrain, opts, strategy, spec
+
+    def _local(self, files: str, training: bool, seed: int,
+               ctx: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         ctx = ctx or tf.distribute.InputContext()
         return pipeline.pretraining_dataset(
-            files, ctx.get_per_replica_batch_size(pre.batch_size), pre.max_seq_length, spec,
-            seed=seed, training=training, deterministic=opts.deterministic,
+            files, ctx.get_per_replica_batch_size(self.pre.batch_size), self.pre.max_seq_length,
+            self.spec, seed=seed, training=training, deterministic=self.opts.deterministic,
             input_context=ctx, validate=False).repeat()
 
-    def make_iterator(files: str, training: bool, seed: int):
+    def iterator(self, files: str, training: bool, seed: int):
         if not training:
             available = sum(1 for _ in tf.data.TFRecordDataset(
-                pipeline.list_files(files)).take(pre.batch_size))
-            if available < pre.batch_size:
+                pipeline.list_files(files)).take(self.pre.batch_size))
+            if available < self.pre.batch_size:
                 raise DataError(f"{files}: {available} eval examples, fewer than one global "
-                                f"batch ({pre.batch_size}); hold out more (--eval_fraction)")
+                                f"batch ({self.pre.batch_size}); hold out more "
+                                "(--eval_fraction)")
         # One replica: a plain tf.data iterator, which tf.train.Checkpoint saves (exact
         # resumption). Distributed iterators cannot be checkpointed in TF 2.21: with several
         # replicas a resumed run reshuffles with a seed offset by the step instead.
-        if replicas == 1:
-            return iter(local_dataset(files, training, seed))
-        return iter(strategy.distribute_datasets_from_function(
-            lambda ctx: local_dataset(files, training, seed, ctx)))
-
-    keras.utils.set_random_seed(pre.seed)  # the initial weights depend on the run seed only
-    with strategy.scope():
-        model = build_pretrainer(cfg)
-        optimizer = optimization.pretraining_optimizer(
-            pre.learning_rate, pre.train_steps, pre.warmup_steps, pre.weight_decay,
-            pre.adam_epsilon, pre.adam_bias_correction)
-        step_fn = PretrainStep(model, optimizer, pre, strategy, opts.accumulation_steps,
-                               opts.jit_compile)
-        state = {"model": model, "optimizer": optimizer}
-        if step_fn.loss_scale is not None:
-            state["loss_scale"] = step_fn.loss_scale
-        latest = tf.train.latest_checkpoint(opts.model_dir)  # saved as ckpt-<step>
-        resumed_step = int(latest.rsplit("-", 1)[1]) if latest else 0
-        iterator = make_iterator(opts.train_files, True,
-                                 pre.seed + (resumed_step if replicas > 1 else 0))
-        if replicas == 1:
-            state["iterator"] = iterator
-        checkpoint = tf.train.Checkpoint(**state)
-        manager = tf.train.CheckpointManager(checkpoint, opts.model_dir, opts.keep_checkpoints)
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            logging.info("resumed from %s at step %d", manager.latest_checkpoint,
-                         int(optimizer.iterations))
-        elif opts.init_checkpoint:
-            # every weight of our model must be found (a mismatched config fails here); read()
-            # leaves out the save counter, which converted checkpoints do not carry
-            try:
-                tf.train.Checkpoint(model=model).read(
-                    opts.init_checkpoint).expect_partial().assert_existing_objects_matched()
-            except AssertionError as e:
-                raise ConfigError(
-                    f"--init_checkpoint {opts.init_checkpoint}: does not hold every weight of "
-                    f"this model config (a different size or vocabulary? pass the config.json "
-                    f"written beside it as --config_json): "
-                    f"{str(e).splitlines()[0][:200]}") from None
-            logging.info("warm start (weights only) from %s", opts.init_checkpoint)
-        eval_iterator = (make_iterator(opts.eval_files, False, pre.seed + 1)
-                         if opts.eval_files else None)
-
-    writer = tf.summary.create_file_writer(f"{opts.model_dir}/train")
-    eval_writer = tf.summary.create_file_writer(f"{opts.model_dir}/eval")
-    stop = {"term": False}
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.update(term=True))
-    step = int(optimizer.iterations)
-    first_step = step
-    start_step, start_time = step, None  # throughput is measured after the first (traced) call
-    real_tokens = 0.0  # non-padding positions trained on since start_time
-    positions = pre.batch_size * pre.max_seq_length  # of one global batch
-    expected = losses.expected_initial_loss(cfg.model.vocab_size, pre)
-    logged: dict[str, float] = {}
-    acc: dict[str, np.ndarray] = {}
-    acc_steps = 0
-    try:
-        while step < pre.train_steps:
-            n = min(opts.steps_per_loop, pre.train_steps - step,
-                    _to_next(step, opts.log_every), _to_next(step, opts.save_every))
-            if opts.stop_after:
-                n = min(n, first_step + opts.stop_after - step)
-            if step == 0:
-                n = 1  # the first loss alone is compared with ln(V) + 50 ln 2
-            sums = {k: v.numpy() for k, v in step_fn.train(iterator, tf.constant(n)).items()}
-            step += n
-            if start_time is None:
-                start_step, start_time = step, time.time()
-            else:
-                real_tokens += float(sums["input_tokens"])
-            loss = float(sums["loss"]) / n
-            if not math.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"loss is {loss} in the {n} steps ending at step {step}; the last good "
-                    f"checkpoint ({manager.latest_checkpoint}) is kept; lower the learning "
-                    "rate or check the data")
-            if step - n == 0 and abs(sums["loss"] / n - expected) > 5.0:
-                logging.warning("first loss %.2f is far from ln(V) + 50 ln 2 = %.2f: check the "
-                                "vocabulary and labels", loss, expected)
-            acc = losses.accumulate(acc, sums)
-            acc_steps += n
-            if step % opts.log_every == 0 or step == pre.train_steps:
-                logged = _summarize(acc, acc_steps, optimizer, positions)
-                elapsed = time.time() - start_time
-                rate = ((step - start_step) * pre.batch_size / elapsed if step > start_step
-                        else float("nan"))
-                eta = ((pre.train_steps - step) * pre.batch_size / rate if rate > 0
-                       else float("nan"))
-                logged.update(sequences_per_second=rate,
-                              real_tokens_per_second=(real_tokens / elapsed
-                                                      if step > start_step else float("nan")))
-                _log_line(step, pre.train_steps, logged, eta, pre.objective)
-                if step == pre.train_steps:
-                    _warn_if_discriminator_idle(logged)
-                _write_summaries(writer, step, logged)
-                acc, acc_steps = {}, 0
-            if eval_iterator is not None and (step % opts.eval_every == 0
-                                              or step == pre.train_steps):
-                ev = step_fn.evaluate(eval_iterator, tf.constant(opts.eval_steps))
-                ev = _summarize({k: v.numpy() for k, v in ev.items()}, opts.eval_steps, None,
-                                positions)
-                logging.info("eval at step %d: %s", step, _fmt(ev))
-                _write_summaries(eval_writer, step, ev)
-                logged.update({f"eval_{k}": v for k, v in ev.items()})
-            if step % opts.save_every == 0 or step == pre.train_steps:
-                manager.save(checkpoint_number=step)
-            if stop["term"] or (opts.stop_after and step - first_step >= opts.stop_after):
-                manager.save(checkpoint_number=step)
-                logging.info("stopping at step %d (%s); checkpoint saved", step,
-                             "SIGTERM" if stop["term"] else "--stop_after")
-                break
-    except tf.errors.DataLossError:
-        # A corrupt or truncated record somewhere in a shard (the first records were checked
-        # at the start); TF's message names no file, so find it before stopping.
-        files = train_files + eval_files
-        logging.error("a record failed its checksum; reading all %d shards to find it",
-                      len(files))
-        bad = pipeline.find_corrupt_files(files)
-        if not bad:
-            raise
-        raise DataError(f"{'; '.join(bad)} (checksum mismatch or truncated file), met after "
-                        f"step {step}; the last checkpoint ({manager.latest_checkpoint}) is "
-                        "kept: rebuild the shard or leave it out of the file pattern, then "
-                        "rerun the same command to resume") from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        writer.flush()
-        eval_writer.flush()
-    return logged
+        if self.strategy.num_replicas_in_sync == 1:
+            return iter(self._local(files, training, seed))
+        return iter(self.strategy.distribute_datasets_from_function(
+            lambda ctx: self._local(files, training, seed, ctx)))
 
 
-def _to_next(step: int, every: int) -> int:
-    return every - step % every
+def _build_state(cfg: ElectraConfig, opts: RunOptions, strategy, inputs: _Inputs):
+    """(step function, checkpoint manager, training iterator), restored from the latest
+    checkpoint of --model_dir or warm-started from --init_checkpoint. Call in strategy.scope()."""
+    pre = cfg.pretrain
+    replicas = strategy.num_replicas_in_sync
+    model = build_pretrainer(cfg)
+    optimizer = optimization.pretraining_optimizer(
+        pre.learning_rate, pre.train_steps, pre.warmup_steps, pre.weight_decay,
+        pre.adam_epsilon, pre.adam_bias_correction)
+    step_fn = PretrainStep(model, optimizer, pre, strategy, opts.accumulation_steps,
+                           opts.jit_compile)
+    state = {"model": model, "optimizer": optimizer}
+    if step_fn.loss_scale is not None:
+        state["loss_scale"] = step_fn.loss_scale
+    latest = tf.train.latest_checkpoint(opts.model_dir)  # saved as ckpt-<step>
+    resumed_step = int(latest.rsplit("-", 1)[1]) if latest else 0
+    iterator = inputs.iterator(opts.train_files, True,
+                               pre.seed + (resumed_step if replicas > 1 else 0))
+    if replicas == 1:
+        state["iterator"] = iterator
+    checkpoint = tf.train.Checkpoint(**state)
+    manager = tf.train.CheckpointManager(checkpoint, opts.model_dir, opts.keep_checkpoints)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        logging.info("resumed from %s at step %d", manager.latest_checkpoint,
+                     int(optimizer.iterations))
+    elif opts.init_checkpoint:
+        checkpoints.warm_start(model, opts.init_checkpoint)
+    return step_fn, manager, iterator
+
+
+class _Report:
+    """What pretraining reports: the progress line, TensorBoard (train/ and eval/), eval."""
+
+    def __init__(self, cfg: ElectraConfig, opts: RunOptions, step_fn: PretrainStep):
+        self.cfg, self.opts, self.step_fn = cfg, opts, step_fn
+        self.positions = cfg.pretrain.batch_size * cfg.pretrain.max_seq_length  # per step
+        self.writer = tf.summary.create_file_writer(f"{opts.model_dir}/train")
+        self.eval_writer = tf.summary.create_file_writer(f"{opts.model_dir}/eval")
+        self.logged: dict[str, float] = {}
+
+    def accumulate(self, window: dict, sums: dict) -> dict:
+        if int(self.step_fn.optimizer.iterations) == 1:  # a new run's first step, alone
+            self._check_first_loss(float(sums["loss"]))
+        return losses.accumulate(window, sums)
+
+    def _check_first_loss(self, loss: float) -> None:
+        expected = losses.expected_initial_loss(self.cfg.model.vocab_size, self.cfg.pretrain)
+        if abs(loss - expected) > 5.0:
+            logging.warning("first loss %.2f is far from ln(V) + 50 ln 2 = %.2f: check the "
+                            "vocabulary and labels", loss, expected)
+
+    def log(self, progress: loop.Progress) -> None:
+        total = self.cfg.pretrain.train_steps
+        logged = _summarize(progress.sums, progress.window_steps, self.step_fn.optimizer,
+                            self.positions)
+        logged.update(sequences_per_second=progress.examples_per_second,
+                      real_tokens_per_second=progress.rates["input_tokens"])
+        _log_line(progress.step, total, logged, progress.eta_seconds,
+                  self.cfg.pretrain.objective)
+        if progress.step == total:
+            _warn_if_discriminator_idle(logged)
+        loop.write_summaries(self.writer, progress.step, logged)
+        self.logged = logged
+
+    def evaluate(self, step: int, iterator) -> None:
+        steps = self.opts.eval_steps
+        ev = self.step_fn.evaluate(iterator, tf.constant(steps))
+        ev = _summarize({k: v.numpy() for k, v in ev.items()}, steps, None, self.positions)
+        logging.info("eval at step %d: %s", step, _fmt(ev))
+        loop.write_summaries(self.eval_writer, step, ev)
+        self.logged.update({f"eval_{k}": v for k, v in ev.items()})
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.eval_writer.flush()
+
+
+def _name_corrupt_shard(error: Exception, files: list[str], step: int,
+                        last_checkpoint: str | None) -> None:
+    """A record failed its checksum somewhere in a shard (the first records were checked at
+    the start) and TF's message names no file: finds it and raises DataError naming it."""
+    logging.error("a record failed its checksum; reading all %d shards to find it", len(files))
+    bad = pipeline.find_corrupt_files(files)
+    if not bad:
+        raise error
+    raise DataError(f"{'; '.join(bad)} (checksum mismatch or truncated file), met after "
+                    f"step {step}; the last checkpoint ({last_checkpoint}) is kept: rebuild "
+                    "the shard or leave it out of the file pattern, then rerun the same "
+                    "command to resume") from None
+
+
 
 
 def _summarize(sums: dict, steps: int, optimizer, positions: int = 0) -> dict[str, float]:
@@ -306,7 +296,7 @@ def _log_line(step: int, total: int, m: dict[str, float], eta: float,
     logging.info("step %d/%d  loss %.3f  mlm %.3f%s  lr %.3g  %.1f seq/s  %.0f real tok/s "
                  "(rows %.0f%% full)  ETA %s", step, total, m["loss"], m["mlm_loss"], rtd,
                  m["learning_rate"], m["sequences_per_second"], m["real_tokens_per_second"],
-                 100 * m["row_fill"], _duration(eta))
+                 100 * m["row_fill"], loop.duration(eta))
 
 
 IDLE_DISCRIMINATOR = 0.97  # disc_base_ratio at or above which the discriminator knows ~nothing
@@ -321,18 +311,3 @@ def _warn_if_discriminator_idle(metrics: dict[str, float]) -> None:
                         "cannot tell replaced tokens at all; AUC %.3f): train longer, or check "
                         "the learning rate and the generator's size", ratio,
                         metrics.get("disc_auc", float("nan")))
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
-
-
-def _write_summaries(writer, step: int, metrics: dict[str, float]) -> None:
-    with writer.as_default(step=step):
-        for key, value in metrics.items():
-            if math.isfinite(value):
-                tf.summary.scalar(key, value)
-

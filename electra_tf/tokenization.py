@@ -13,12 +13,10 @@ import os
 import tensorflow as tf
 
 from electra_tf import normalization
+from electra_tf.atomic import write_atomic
+from electra_tf.errors import VocabError
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-
-
-class VocabError(ValueError):
-    """A vocabulary file is missing, malformed or does not fit the model; names the file."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,14 +176,6 @@ def read_lines(path: str, errors: str = "replace"):
         stream = gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
         for line in stream:
             yield line.decode("utf-8", errors=errors).rstrip("\r\n")
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Writes a file under a temporary name, then renames it: no half-written file remains."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(tmp, "wb") as f:
-        f.write(data)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 class WordPieceTokenizer:

@@ -194,8 +194,7 @@ def main() -> None:
     torch.set_num_threads(2)
     vocab = load_vocab(f"{a.data_dir}/vocab.txt")
     cfg = config(vocab.size, a.max_seq_length, a.steps, a.lr, a.batch)
-    spec = pipeline.MaskingSpec(0.15, cfg.pretrain.num_predictions, vocab.mask_id,
-                                vocab.never_masked_ids, 0.85, 0.0, vocab.size)
+    spec = pipeline.MaskingSpec.from_config(cfg, vocab)
     data = pipeline.pretraining_dataset(f"{a.data_dir}/pretrain_data*", a.batch,
                                         a.max_seq_length, spec, seed=a.seed, deterministic=True)
     batches = [{k: v.numpy() for k, v in b.items()} for b in data.take(a.steps)]

@@ -21,7 +21,7 @@ import tensorflow as tf
 from machine import machine
 
 from electra_tf import losses, rng
-from electra_tf.convert_tf1 import load_pretrainer
+from electra_tf.checkpoints import load_pretrainer
 from electra_tf.data import pipeline
 from electra_tf.tokenization import load_vocab
 
@@ -53,8 +53,7 @@ def main() -> None:
     models = {name: load_pretrainer(path) for name, path in runs.items()}
     first = next(iter(models.values())).config
     vocab = load_vocab(a.vocab_file)
-    spec = pipeline.MaskingSpec(first.pretrain.mask_prob, first.pretrain.num_predictions,
-                                vocab.mask_id, vocab.never_masked_ids)
+    spec = pipeline.MaskingSpec.from_config(first, vocab)
     data = pipeline.pretraining_dataset(a.eval_files, first.pretrain.batch_size,
                                         first.pretrain.max_seq_length, spec, seed=a.seed,
                                         training=False).take(a.batches)

@@ -43,8 +43,7 @@ def main() -> None:
     vocab = load_vocab(a.vocab)
     cfg = get_config("tiny").replace(model={"vocab_size": vocab.size})
     length = cfg.pretrain.max_seq_length
-    spec = pipeline.MaskingSpec(cfg.pretrain.mask_prob, cfg.pretrain.num_predictions,
-                                vocab.mask_id, vocab.never_masked_ids)
+    spec = pipeline.MaskingSpec.from_config(cfg, vocab)
     batches = iter(pipeline.pretraining_dataset(a.shards, a.batch, length, spec))
     disc = Discriminator(cfg.model)
     disc.build()

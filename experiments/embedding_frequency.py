@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from machine import machine
 
-from electra_tf.convert_tf1 import load_pretrainer
+from electra_tf.checkpoints import load_pretrainer
 from electra_tf.tokenization import WordPieceTokenizer, load_vocab
 
 BINS = (0, 1, 10, 100, 1000, None)  # token counts: [0,1), [1,10), ... [1000, inf)

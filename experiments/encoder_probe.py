@@ -21,9 +21,9 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from electra_tf import tokenization
+from electra_tf.checkpoints import initialize, resolve_checkpoint
 from electra_tf.config import ElectraConfig
 from electra_tf.data import features, tasks
-from electra_tf.finetuning_io import initialize, resolve_checkpoint
 from electra_tf.heads import build_task_model
 
 

@@ -97,8 +97,7 @@ def main() -> None:
     vocab = load_vocab(f"{a.data_dir}/vocab.txt")
     cfg = get_config("tiny").replace(model={"vocab_size": vocab.size},
                                      pretrain={"max_seq_length": a.max_seq_length})
-    spec = pipeline.MaskingSpec(0.15, cfg.pretrain.num_predictions, vocab.mask_id,
-                                vocab.never_masked_ids, 0.85, 0.0, vocab.size)
+    spec = pipeline.MaskingSpec.from_config(cfg, vocab)
     data = pipeline.pretraining_dataset(f"{a.data_dir}/pretrain_data*", a.batch,
                                         a.max_seq_length, spec, seed=a.seed)
     gen, disc = fresh_models(cfg)

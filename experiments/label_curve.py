@@ -26,10 +26,10 @@ import time
 import numpy as np
 from machine import machine
 
+from electra_tf.checkpoints import resolve_checkpoint
 from electra_tf.config import ElectraConfig, get_config
 from electra_tf.data import tasks
 from electra_tf.finetuning import FinetuneConfig, run
-from electra_tf.finetuning_io import resolve_checkpoint
 
 
 def subset(task_dir: str, count: int | None, seed: int, work: str) -> str:

@@ -20,7 +20,7 @@ import re
 import keras
 import tensorflow as tf
 
-from electra_tf.convert_tf1 import load_pretrainer
+from electra_tf.checkpoints import load_pretrainer
 from electra_tf.models import build_pretrainer
 
 

@@ -14,7 +14,14 @@ import tensorflow as tf
 from conftest import packed_batch, tiny_config
 from test_preprocess import write_vocab
 
-from electra_tf import convert, convert_hf, convert_keras_hub, convert_tf1, tokenization
+from electra_tf import (
+    checkpoints,
+    convert,
+    convert_hf,
+    convert_keras_hub,
+    convert_tf1,
+    tokenization,
+)
 from electra_tf.models import build_pretrainer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -193,18 +200,18 @@ def test_tf1_checkpoint_without_every_shape_is_refused(tmp_path):
 
 def test_init_checkpoint_is_what_pretraining_and_fine_tuning_restore(imported, tmp_path):
     model, _ = imported
-    prefix = convert_tf1.save_init_checkpoint(model, str(tmp_path / "init"))
+    prefix = checkpoints.save_init_checkpoint(model, str(tmp_path / "init"))
     saved = json.loads((tmp_path / "init" / "config.json").read_text())
     assert saved["model"]["generator_fraction"] == 1.0
     fresh = build_pretrainer(model.config)  # exactly as run_pretraining's warm start
     tf.train.Checkpoint(model=fresh).restore(prefix).expect_partial()
     for a, b in zip(model.weights, fresh.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    reread = convert_tf1.load_pretrainer(str(tmp_path / "init"))
+    reread = checkpoints.load_pretrainer(str(tmp_path / "init"))
     np.testing.assert_array_equal(reread.embeddings.word_embeddings.numpy(),
                                   model.embeddings.word_embeddings.numpy())
     with pytest.raises(convert.ConversionError, match="exists; pass --overwrite"):
-        convert_tf1.save_init_checkpoint(model, str(tmp_path / "init"))
+        checkpoints.save_init_checkpoint(model, str(tmp_path / "init"))
 
 
 # --- Hugging Face -------------------------------------------------------------------------------
@@ -343,7 +350,7 @@ def test_cli_tf1_to_ours_warm_starts_run_pretraining_then_exports(tmp_path):
                  "--log_every=1", "--save_every=1", f"--model_dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "warm start" in result.stderr
-    trained = convert_tf1.load_pretrainer(str(run_dir))
+    trained = checkpoints.load_pretrainer(str(run_dir))
     for (name, a), b in zip(convert.pretrainer_variables(source).items(),
                             convert.pretrainer_variables(trained).values()):
         assert np.abs(a.numpy() - b.numpy()).max() < 1e-6, name  # one step at lr 1e-9

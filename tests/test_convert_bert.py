@@ -15,7 +15,7 @@ import pytest
 from conftest import packed_batch, tiny_config
 from test_convert import write_official
 
-from electra_tf import convert, convert_hf, convert_keras_hub, convert_tf1
+from electra_tf import checkpoints, convert, convert_hf, convert_keras_hub, convert_tf1
 from electra_tf.config import SIZES, ModelConfig, nearest_size
 from electra_tf.models import build_pretrainer
 
@@ -97,13 +97,13 @@ def test_tf1_bert_checkpoint_becomes_the_discriminator_encoder(bert_tf1):
 
 
 def test_bert_conversion_is_what_warm_starts_and_fine_tuning_restore(bert_tf1, tmp_path):
-    from electra_tf.finetuning_io import initialize
+    from electra_tf.checkpoints import initialize
     from electra_tf.heads import TaskModel
 
     _, prefix = bert_tf1
     model, _ = convert_tf1.import_tf1_checkpoint(prefix)
-    saved = convert_tf1.save_init_checkpoint(model, str(tmp_path / "init"))
-    again = convert_tf1.load_pretrainer(str(tmp_path / "init"))  # every variable present
+    saved = checkpoints.save_init_checkpoint(model, str(tmp_path / "init"))
+    again = checkpoints.load_pretrainer(str(tmp_path / "init"))  # every variable present
     for a, b in zip(model.weights, again.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     task = TaskModel(model.config.model, "classification", num_labels=2)
@@ -146,7 +146,7 @@ def test_cli_bert_to_ours_continues_with_electras_objective(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "warm start (weights only)" in result.stderr
     assert "auc" in result.stderr and "sampled_acc" in result.stderr  # ELECTRA's metrics
-    trained = convert_tf1.load_pretrainer(str(run))
+    trained = checkpoints.load_pretrainer(str(run))
     assert trained.config.model.generator_hidden_size == H // 2
     first = trained.discriminator.encoder.blocks[0].query.kernel.numpy()
     source = 0.1 * values["bert/encoder/layer_0/attention/self/query/kernel"]

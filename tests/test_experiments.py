@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 from conftest import tiny_config
 
-from electra_tf.convert_tf1 import load_pretrainer
+from electra_tf.checkpoints import load_pretrainer
 from electra_tf.models import build_pretrainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

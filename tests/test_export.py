@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from conftest import ZH_TEXTS, tiny_config, zh_vocab
 
-from electra_tf import convert, convert_tf1, export, tokenization
+from electra_tf import checkpoints, convert, export, tokenization
 from electra_tf.data import features as feats
 from electra_tf.data import packing
 from electra_tf.data.tasks import Example
@@ -344,5 +344,5 @@ def test_export_cli_takes_vocab_size_from_the_vocab_file_when_the_config_has_non
     (tmp_path / "shape.json").write_text(json.dumps(shape))
     with pytest.raises(convert.ConversionError, match=r"model does not hold this model "
                        r"\(.*shape.json\): Received incompatible tensor with shape \(24, 16\)"):
-        convert_tf1.load_pretrainer(str(tmp_path / "ckpt" / "model"),
+        checkpoints.load_pretrainer(str(tmp_path / "ckpt" / "model"),
                                     str(tmp_path / "shape.json"), vocab.size)

@@ -4,6 +4,7 @@ That each task family learns (and serves what it learned): test_learning.py."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -14,11 +15,11 @@ import tensorflow as tf
 from test_tasks import write_glue, write_squad, write_vocab
 
 from electra_tf import convert, optimization
-from electra_tf.config import ConfigError, ModelConfig
+from electra_tf.checkpoints import initialize
+from electra_tf.config import ModelConfig
 from electra_tf.data import tasks
-from electra_tf.data.preprocess import DataError
+from electra_tf.errors import ConfigError, DataError
 from electra_tf.finetuning import FinetuneConfig, run
-from electra_tf.finetuning_io import initialize
 from electra_tf.heads import build_task_model
 from electra_tf.models import build_pretrainer
 
@@ -253,6 +254,39 @@ def test_cli_seeds_median_table_and_resume(vocab, tmp_path):
     again = cli(f"--flagfile={flagfile}", f"--output_dir={out}")  # finished seeds are kept
     assert again.returncode == 0 and "already finished" in again.stderr
     assert json.loads((out / "results.json").read_text())["median"] == saved["median"]
+
+
+@pytest.mark.slow
+def test_sigterm_saves_the_seed_and_the_same_command_resumes_it(vocab, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "dev"):
+        (data / f"{split}.tsv").write_text("".join(
+            f"{'pos' if i % 2 else 'neg'}\tthe film was {'good' if i % 2 else 'bad'} .\n"
+            for i in range(32)))
+    (tmp_path / "model.json").write_text(json.dumps({"model": tiny_model(vocab.size).__dict__}))
+    flags = ["--task=generic", f"--data_dir={data}", f"--vocab_file={vocab.path}",
+             f"--config_json={tmp_path / 'model.json'}", "--model_size=tiny",
+             "--text_columns=1", "--label_column=0", "--nohas_header", "--max_seq_length=16",
+             "--batch_size=16", "--epochs=400", "--log_every=20", "--save_every=100000",
+             f"--output_dir={tmp_path / 'out'}"]
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "run_finetuning.py"), *flags,
+                             "--steps_per_loop=1"], stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # wait until training runs
+        if "ETA" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    seed_dir = tmp_path / "out" / "seed_0"
+    step = int(tf.train.latest_checkpoint(str(seed_dir)).rsplit("-", 1)[1])
+    assert 20 <= step < 800 and "SIGTERM" in err
+    assert not (seed_dir / "dev_metrics.json").exists()  # not evaluated: not finished
+    again = cli(*flags, "--steps_per_loop=100")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resumed from {seed_dir}/ckpt-{step}" in again.stderr
+    assert tf.train.latest_checkpoint(str(seed_dir)).endswith("ckpt-800")
+    assert (tmp_path / "out" / "results.json").exists()
 
 
 def test_cli_bad_task_is_one_clear_line(vocab, tmp_path):

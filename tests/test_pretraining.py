@@ -278,8 +278,8 @@ def test_masked_lm_baseline_trains_and_its_encoder_loads_for_fine_tuning(data, t
     """--objective=mlm (the BERT baseline of experiments/): MLM loss only, starting near ln V
     and falling; no generator in the checkpoint; the discriminator-shaped encoder loads into
     fine-tuning like an ELECTRA discriminator."""
+    from electra_tf.checkpoints import initialize
     from electra_tf.config import ElectraConfig
-    from electra_tf.finetuning_io import initialize
     from electra_tf.models import Discriminator
 
     d, flagfile = data

@@ -7,7 +7,7 @@ import pytest
 
 from electra_tf import tokenization
 from electra_tf.data import features, squad, tasks
-from electra_tf.data.preprocess import DataError
+from electra_tf.errors import DataError
 
 WORDS = ("the a is was not very good bad great awful movie film plot actor john smith paris "
          "london lives in works at acme corp where does who what city river and of to it "

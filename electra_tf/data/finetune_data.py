@@ -19,7 +19,7 @@ from absl import logging
 
 from electra_tf.data import features as feats
 from electra_tf.data import squad, tasks
-from electra_tf.data.preprocess import DataError
+from electra_tf.errors import DataError
 from electra_tf.tokenization import WordPieceTokenizer
 
 if TYPE_CHECKING:

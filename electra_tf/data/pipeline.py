@@ -12,12 +12,17 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 
 from electra_tf.data import masking
-from electra_tf.data.preprocess import DataError
+from electra_tf.errors import DataError
+
+if TYPE_CHECKING:
+    from electra_tf.config import ElectraConfig
+    from electra_tf.tokenization import Vocab
 
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
 
@@ -38,6 +43,13 @@ class MaskingSpec:
     mask_token_rate: float = 0.85
     random_token_rate: float = 0.0  # BERT's random-token share (objective "mlm")
     vocab_size: int = 0  # needed when random_token_rate > 0
+
+    @classmethod
+    def from_config(cls, cfg: ElectraConfig, vocab: Vocab) -> MaskingSpec:
+        """The run's masking: the recipe's rates, the vocabulary's [MASK] and special ids."""
+        pre = cfg.pretrain
+        return cls(pre.mask_prob, pre.num_predictions, vocab.mask_id, vocab.never_masked_ids,
+                   pre.mask_token_rate, pre.random_token_rate, cfg.model.vocab_size)
 
 
 def list_files(patterns: str | Sequence[str]) -> list[str]:

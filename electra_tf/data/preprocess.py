@@ -38,8 +38,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from electra_tf.atomic import write_atomic
 from electra_tf.data import packing, records
-from electra_tf.tokenization import Vocab, WordPieceTokenizer, casing_mismatch, write_atomic
+from electra_tf.errors import DataError
+from electra_tf.tokenization import Vocab, WordPieceTokenizer, casing_mismatch
 
 TRAIN_PREFIX = "pretrain_data.tfrecord"
 EVAL_PREFIX = "eval_data.tfrecord"
@@ -47,10 +49,6 @@ INFO_FILE = "dataset_info.json"
 BYTES_PER_SHARD = 16 << 20  # input text per shard when the shard count is automatic
 UNK_WARNING = 0.01  # a share of [UNK] tokens above this is worth a warning
 _MASK64 = (1 << 64) - 1  # seeds wrap to uint64, the packing generator's state
-
-
-class DataError(ValueError):
-    """Bad input or output for the data builder; the message names the file."""
 
 
 @dataclasses.dataclass(frozen=True)

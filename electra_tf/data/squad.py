@@ -20,8 +20,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from electra_tf.data.preprocess import DataError
 from electra_tf.data.tasks import Example
+from electra_tf.errors import DataError
 from electra_tf.tokenization import WordPieceTokenizer
 
 

@@ -26,7 +26,7 @@ import math
 
 import tensorflow as tf
 
-from electra_tf.data.preprocess import DataError
+from electra_tf.errors import DataError
 
 KINDS = ("classification", "regression", "tagging", "squad")
 FORMATS = ("tsv", "csv", "jsonl", "conll", "squad")
