@@ -19,22 +19,17 @@ from __future__ import annotations
 from absl import flags, logging
 
 import electra_tf  # noqa: F401  (before TF: sets its oneDNN option)
+from electra_tf import flagdefs
+from electra_tf.finetune_config import FINETUNE_PRECISIONS, FinetuneConfig
+from electra_tf.optimization import LLRD_MODES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("task", None, "Task name (cola, sst, mrpc, sts, qqp, mnli, qnli, rte, "
                     "squadv1, squad, ner, chunk) or 'generic'.")
-flags.DEFINE_string("data_dir", None, "Folder with the task's train/dev(/test) files.")
-flags.DEFINE_string("vocab_file", None, "The vocab.txt the model was pretrained with.")
-flags.DEFINE_string("output_dir", None, "Checkpoints, predictions and results.json. A run "
-                    "there is resumed (finished seeds are kept).")
-flags.DEFINE_string("init_checkpoint", "", "Pretraining run dir or checkpoint prefix, a "
-                    "converted (TF1/Hugging Face) init checkpoint, a fine-tuning seed dir or "
-                    "an exported SavedModel: its discriminator is loaded. Empty: random init.")
 flags.DEFINE_string("model_size", None, "Preset shape (tiny, small, base, large) when "
                     "--init_checkpoint has no config.json (default small); with one, it must "
                     "agree with it.")
 flags.DEFINE_string("config_json", None, "JSON {'model': {...}} overrides of the shape.")
-flags.DEFINE_bool("do_lower_case", True, "Uncased tokenization (as the vocabulary).")
 # Generic tasks.
 flags.DEFINE_string("task_spec", None, "JSON task description (generic tasks): name, kind, "
                     "format, text_columns, label_column, has_header, labels, metrics, epochs.")
@@ -49,47 +44,58 @@ flags.DEFINE_bool("has_header", True, "Generic tsv/csv files start with a header
 flags.DEFINE_list("labels", [], "Label set in output order (default: the training labels).")
 flags.DEFINE_bool("test_has_labels", False, "Generic tasks: the test file has the label column "
                   "too; report test metrics (test_<metric>) beside dev's.")
-# Recipe.
-flags.DEFINE_integer("max_seq_length", None, "Sequence length (default 128; SQuAD 512).")
-flags.DEFINE_integer("batch_size", 32, "Global training batch size.")
-flags.DEFINE_integer("eval_batch_size", 64, "Global evaluation batch size.")
-flags.DEFINE_float("learning_rate", None, "Peak LR (default: 3e-4 small, 1e-4 base, 5e-5 "
-                   "large).")
-flags.DEFINE_float("epochs", None, "Training epochs (default: 3; RTE/STS-B 10; SQuAD 2).")
-flags.DEFINE_float("warmup_proportion", 0.1, "Share of steps with linear warmup.")
-flags.DEFINE_float("layerwise_decay", None, "Layer-wise LR decay (default 0.8; large 0.9); "
-                   "1.0 turns it off.")
-flags.DEFINE_integer("reinit_layers", 0, "Fresh weights for the top k encoder blocks after "
-                     "loading --init_checkpoint (helps briefly pretrained models; 0: official).")
-flags.DEFINE_integer("embedding_directions_removed", 0, "After loading --init_checkpoint, "
-                     "remove the mean and the top k principal directions of the word "
-                     "embeddings (all-but-the-top; 1 helps briefly pretrained models; 0: "
-                     "official).")
-flags.DEFINE_bool("adam_bias_correction", False, "Adam with bias correction (the authors' "
-                  "optimizer has none).")
-flags.DEFINE_enum("llrd_mode", "official", ["official", "corrected"], "official: the "
-                  "authors' code (top layer decay^2; the published results); corrected: top "
-                  "layer decay^1.")
-flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay.")
-flags.DEFINE_integer("num_seeds", 1, "Seeds seed..seed+n-1; results.json holds the median.")
-flags.DEFINE_integer("seed", 0, "First seed.")
-# SQuAD.
-flags.DEFINE_integer("doc_stride", 128, "SQuAD: pieces between window starts.")
-flags.DEFINE_integer("max_query_length", 64, "SQuAD: question pieces kept.")
-flags.DEFINE_integer("n_best_size", 20, "SQuAD: answers kept per question (n-best file).")
-flags.DEFINE_integer("max_answer_length", 30, "SQuAD: longest answer in pieces.")
-flags.DEFINE_float("na_threshold", -2.75, "SQuAD 2.0: answer '' when the no-answer logit is "
-                   "above this (official -2.75; results.json also has the best threshold).")
-# Where and how.
-flags.DEFINE_enum("strategy", "auto", ["auto", "tpu", "mirrored", "multi_worker", "one_device",
-                                       "cpu"], "Distribution strategy.")
-flags.DEFINE_string("tpu", "", "Cloud TPU name, 'local', or grpc://host:port.")
-flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"], "Compute precision.")
-flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA.")
-flags.DEFINE_integer("steps_per_loop", 100, "Steps per tf.function call.")
-flags.DEFINE_integer("log_every", 100, "Progress line interval in steps.")
-flags.DEFINE_integer("save_every", 1000, "Checkpoint interval in steps.")
-
+# One flag per FinetuneConfig field but the task and the model's shape (resolved above).
+RESOLVED = ("task", "model")
+RENAMED = {"lower_case": "do_lower_case"}
+flagdefs.define(FinetuneConfig, {
+    "data_dir": "Folder with the task's train/dev(/test) files.",
+    "vocab_file": "The vocab.txt the model was pretrained with.",
+    "output_dir": "Checkpoints, predictions and results.json. A run there is resumed "
+                  "(finished seeds are kept).",
+    "init_checkpoint": "Pretraining run dir or checkpoint prefix, a converted (TF1/Hugging "
+                       "Face) init checkpoint, a fine-tuning seed dir or an exported "
+                       "SavedModel: its discriminator is loaded. Empty: random init.",
+    "lower_case": "Uncased tokenization (as the vocabulary).",
+    "max_seq_length": "Sequence length (default 128; SQuAD 512).",
+    "batch_size": "Global training batch size.",
+    "eval_batch_size": "Global evaluation batch size.",
+    "learning_rate": "Peak LR (default: 3e-4 small, 1e-4 base, 5e-5 large).",
+    "epochs": "Training epochs (default: 3; RTE/STS-B 10; SQuAD 2).",
+    "warmup_proportion": "Share of steps with linear warmup.",
+    "layerwise_decay": "Layer-wise LR decay (default 0.8; large 0.9); 1.0 turns it off.",
+    "llrd_mode": "official: the authors' code (top layer decay^2; the published results); "
+                 "corrected: top layer decay^1.",
+    "reinit_layers": "Fresh weights for the top k encoder blocks after loading "
+                     "--init_checkpoint (helps briefly pretrained models; 0: official).",
+    "embedding_directions_removed": "After loading --init_checkpoint, remove the mean and the "
+                                    "top k principal directions of the word embeddings "
+                                    "(all-but-the-top; 1 helps briefly pretrained models; 0: "
+                                    "official).",
+    "weight_decay": "Decoupled weight decay.",
+    "adam_epsilon": "Adam's epsilon.",
+    "adam_bias_correction": "Adam with bias correction (the authors' optimizer has none).",
+    "clip_norm": "Global gradient-norm clipping.",
+    "num_seeds": "Seeds seed..seed+n-1; results.json holds the median.",
+    "seed": "First seed.",
+    "doc_stride": "SQuAD: pieces between window starts.",
+    "max_query_length": "SQuAD: question pieces kept.",
+    "n_best_size": "SQuAD: answers kept per question (n-best file).",
+    "max_answer_length": "SQuAD: longest answer in pieces.",
+    "beam_size": "SQuAD: start positions kept, and end positions per start, when decoding.",
+    "na_threshold": "SQuAD 2.0: answer '' when the no-answer logit is above this (official "
+                    "-2.75; results.json also has the best threshold).",
+    "strategy": "Distribution strategy.",
+    "tpu": "Cloud TPU name, 'local', or grpc://host:port.",
+    "precision": "Compute precision.",
+    "jit_compile": "Compile the training step with XLA.",
+    "steps_per_loop": "Steps per tf.function call.",
+    "log_every": "Progress line interval in steps.",
+    "save_every": "Checkpoint interval in steps.",
+    "keep_checkpoints": "Checkpoints kept per seed.",
+}, skip=RESOLVED, renames=RENAMED,
+    unset=("max_seq_length", "learning_rate", "epochs", "layerwise_decay"),
+    enums={"llrd_mode": LLRD_MODES, "precision": FINETUNE_PRECISIONS,
+           "strategy": ["auto", "tpu", "mirrored", "multi_worker", "one_device", "cpu"]})
 
 def _checkpoint_config(init: str) -> tuple[dict, str] | None:
     """The 'model' section of the config.json beside --init_checkpoint, and its path."""
@@ -179,7 +185,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise ValueError(f"unexpected arguments {argv[1:]}")
     from electra_tf.checkpoints import resolve_checkpoint
-    from electra_tf.finetuning import FinetuneConfig, run
+    from electra_tf.finetuning import run
 
     for name in ("data_dir", "vocab_file", "output_dir"):
         if not getattr(FLAGS, name):
@@ -191,24 +197,11 @@ def main(argv: list[str]) -> None:
     spec = resolve_task()
     model = resolve_model()
     lr, decay, epochs = resolve_recipe(model, spec)
-    cfg = FinetuneConfig(
-        task=spec, data_dir=FLAGS.data_dir, vocab_file=FLAGS.vocab_file,
-        output_dir=FLAGS.output_dir, model=model,
-        init_checkpoint=FLAGS.init_checkpoint, lower_case=FLAGS.do_lower_case,
-        max_seq_length=FLAGS.max_seq_length or (512 if spec.kind == "squad" else 128),
-        batch_size=FLAGS.batch_size, eval_batch_size=FLAGS.eval_batch_size,
-        learning_rate=lr, epochs=epochs, warmup_proportion=FLAGS.warmup_proportion,
-        layerwise_decay=decay, llrd_mode=FLAGS.llrd_mode,
-        reinit_layers=FLAGS.reinit_layers,
-        embedding_directions_removed=FLAGS.embedding_directions_removed,
-        adam_bias_correction=FLAGS.adam_bias_correction,
-        weight_decay=FLAGS.weight_decay, num_seeds=FLAGS.num_seeds, seed=FLAGS.seed,
-        doc_stride=FLAGS.doc_stride, max_query_length=FLAGS.max_query_length,
-        n_best_size=FLAGS.n_best_size, max_answer_length=FLAGS.max_answer_length,
-        na_threshold=FLAGS.na_threshold, strategy=FLAGS.strategy, tpu=FLAGS.tpu,
-        precision=FLAGS.precision, jit_compile=FLAGS.jit_compile,
-        steps_per_loop=FLAGS.steps_per_loop, log_every=FLAGS.log_every,
-        save_every=FLAGS.save_every)
+    cfg = FinetuneConfig(**{
+        **flagdefs.values(FinetuneConfig, skip=RESOLVED, renames=RENAMED),
+        "task": spec, "model": model, "learning_rate": lr, "layerwise_decay": decay,
+        "epochs": epochs,
+        "max_seq_length": FLAGS.max_seq_length or (512 if spec.kind == "squad" else 128)})
     results = run(cfg)
     print(results["table"])
 

@@ -2,8 +2,10 @@
 
 Flags in a flagfile can be overridden on the command line (later flags win). The model and
 recipe come from --model_size (tiny/small/base/large), optionally --config_json, then the
-individual flags below; the model's vocab_size is --vocab_file's size unless --config_json sets
-it (a resumed run keeps its own). The resolved config is saved as <model_dir>/config.json.
+individual flags below (one per field of ModelConfig and PretrainConfig; unset, they keep the
+preset's value); the model's vocab_size is --vocab_file's size unless --config_json or
+--vocab_size sets it (a resumed run keeps its own). Where and how to run: one flag per field of
+RunOptions. The resolved config is saved as <model_dir>/config.json.
 """
 
 from __future__ import annotations
@@ -11,55 +13,80 @@ from __future__ import annotations
 from absl import flags, logging
 
 import electra_tf  # noqa: F401  (before TF: sets its oneDNN option)
+from electra_tf import flagdefs
+from electra_tf.config import PRECISIONS, ModelConfig, PretrainConfig, RunOptions
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_size", "small", "Preset: tiny, small, base or large.")
 flags.DEFINE_string("config_json", None, "JSON file with {'model': {...}, 'pretrain': {...}} "
                     "overrides of the preset.")
-flags.DEFINE_string("model_dir", None, "Checkpoints, config.json and TensorBoard logs "
-                    "(local or gs://). An existing run there is resumed.")
-flags.DEFINE_string("train_files", None, "TFRecord shards (comma-separated globs).")
-flags.DEFINE_string("eval_files", "", "Held-out TFRecord shards for evaluation.")
-flags.DEFINE_string("vocab_file", None, "The vocab.txt the shards were built with; its size "
-                    "is the model's vocab_size unless --config_json sets it.")
-flags.DEFINE_enum("strategy", "auto", ["auto", "tpu", "mirrored", "multi_worker", "one_device",
-                                       "cpu"], "Distribution strategy.")
-flags.DEFINE_string("tpu", "", "Cloud TPU name, 'local', or grpc://host:port.")
-flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
-                  "Compute precision (variables and losses stay float32); mixed_float16 adds "
-                  "dynamic loss scaling.")
-flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA.")
-flags.DEFINE_integer("batch_size", None, "Global batch size (all replicas together).")
-flags.DEFINE_integer("train_steps", None, "Total optimizer steps.")
-flags.DEFINE_float("learning_rate", None, "Peak learning rate.")
-flags.DEFINE_integer("warmup_steps", None, "Linear warmup steps.")
-flags.DEFINE_float("mask_prob", None, "Share of tokens masked per sequence.")
-flags.DEFINE_bool("adam_bias_correction", None, "Adam with bias correction (the authors' "
-                  "optimizer has none).")
-flags.DEFINE_float("generator_fraction", None, "Generator width as a share of the "
-                   "discriminator's (0.25 Small/Large, 1/3 Base, 1.0 for Small++).")
-flags.DEFINE_enum("objective", None, ["electra", "mlm"], "electra (default): replaced token "
-                  "detection; mlm: the BERT baseline, a masked LM on the discriminator-sized "
-                  "encoder with 80/10/10 masking (for comparisons).")
-flags.DEFINE_integer("max_seq_length", None, "Sequence length of the shards.")
-flags.DEFINE_integer("seed", None, "Run seed (masking, sampling, dropout, shuffling).")
-flags.DEFINE_integer("steps_per_loop", 100, "Steps per tf.function call (host round trip).")
-flags.DEFINE_integer("save_every", 1000, "Checkpoint interval in steps.")
-flags.DEFINE_integer("keep_checkpoints", 5, "Checkpoints kept.")
-flags.DEFINE_integer("log_every", 100, "Progress line and summaries interval in steps.")
-flags.DEFINE_integer("eval_every", 1000, "Held-out evaluation interval in steps.")
-flags.DEFINE_integer("eval_steps", 50, "Batches per evaluation.")
-flags.DEFINE_integer("accumulation_steps", 1, "Gradient accumulation: micro-batches per step.")
-flags.DEFINE_string("init_checkpoint", "", "Warm start from these weights (no optimizer state): "
-                    "a checkpoint prefix or a directory holding one (e.g. a converted "
-                    "init/<name>; pass its config.json as --config_json).")
-flags.DEFINE_bool("deterministic", False, "Deterministic ops and input order (exact resumption "
-                  "on CPU; slower).")
-flags.DEFINE_integer("stop_after", 0, "Stop after this many steps in this process, with a "
-                     "checkpoint (0: run to train_steps).")
-
-_PRETRAIN_FLAGS = ("batch_size", "train_steps", "learning_rate", "warmup_steps", "mask_prob",
-                   "max_seq_length", "seed", "adam_bias_correction")
+STRATEGIES = ["auto", "tpu", "mirrored", "multi_worker", "one_device", "cpu"]
+flagdefs.define(RunOptions, {
+    "model_dir": "Checkpoints, config.json and TensorBoard logs (local or gs://). An existing "
+                 "run there is resumed.",
+    "train_files": "TFRecord shards (comma-separated globs).",
+    "vocab_file": "The vocab.txt the shards were built with; its size is the model's "
+                  "vocab_size unless --config_json or --vocab_size sets it.",
+    "eval_files": "Held-out TFRecord shards for evaluation.",
+    "strategy": "Distribution strategy.",
+    "tpu": "Cloud TPU name, 'local', or grpc://host:port.",
+    "precision": "Compute precision (variables and losses stay float32); mixed_float16 adds "
+                 "dynamic loss scaling.",
+    "jit_compile": "Compile the training step with XLA.",
+    "steps_per_loop": "Steps per tf.function call (host round trip).",
+    "save_every": "Checkpoint interval in steps.",
+    "keep_checkpoints": "Checkpoints kept.",
+    "log_every": "Progress line and summaries interval in steps.",
+    "eval_every": "Held-out evaluation interval in steps.",
+    "eval_steps": "Batches per evaluation.",
+    "accumulation_steps": "Gradient accumulation: micro-batches per step.",
+    "init_checkpoint": "Warm start from these weights (no optimizer state): a checkpoint prefix "
+                       "or a directory holding one (e.g. a converted init/<name>; pass its "
+                       "config.json as --config_json).",
+    "deterministic": "Deterministic ops and input order (exact resumption on CPU; slower).",
+    "stop_after": "Stop after this many steps in this process, with a checkpoint (0: run to "
+                  "train_steps).",
+}, enums={"strategy": STRATEGIES, "precision": PRECISIONS})
+flagdefs.define(PretrainConfig, {
+    "max_seq_length": "Sequence length of the shards.",
+    "mask_prob": "Share of tokens masked per sequence.",
+    "max_predictions_per_seq": "Masked positions per sequence (0: int((mask_prob + 0.005) x "
+                               "max_seq_length)).",
+    "objective": "electra (default): replaced token detection; mlm: the BERT baseline, a "
+                 "masked LM on the discriminator-sized encoder with 80/10/10 masking (for "
+                 "comparisons).",
+    "mask_token_rate": "Share of masked positions shown as [MASK].",
+    "random_token_rate": "Share of masked positions shown as a random token (BERT: 0.1).",
+    "temperature": "Temperature of the generator's sampling.",
+    "disallow_correct": "Never sample the original token as a replacement.",
+    "generator_weight": "Weight of the generator's (masked LM) loss.",
+    "discriminator_weight": "Weight of the discriminator's loss (the authors' 50).",
+    "batch_size": "Global batch size (all replicas together).",
+    "train_steps": "Total optimizer steps.",
+    "learning_rate": "Peak learning rate.",
+    "warmup_steps": "Linear warmup steps.",
+    "weight_decay": "Decoupled weight decay.",
+    "adam_epsilon": "Adam's epsilon.",
+    "adam_bias_correction": "Adam with bias correction (the authors' optimizer has none).",
+    "clip_norm": "Global gradient-norm clipping.",
+    "seed": "Run seed (masking, sampling, dropout, shuffling).",
+}, unset=True, enums={"objective": ["electra", "mlm"]})
+flagdefs.define(ModelConfig, {
+    "vocab_size": "Vocabulary size (default: --vocab_file's).",
+    "embedding_size": "Width of the shared embeddings.",
+    "hidden_size": "Discriminator width.",
+    "num_layers": "Transformer blocks (generator and discriminator).",
+    "num_heads": "Attention heads of the discriminator.",
+    "intermediate_size": "Discriminator feed-forward width.",
+    "generator_fraction": "Generator width as a share of the discriminator's (0.25 Small/Large, "
+                          "1/3 Base, 1.0 for Small++).",
+    "max_position_embeddings": "Rows of the position table.",
+    "type_vocab_size": "Segment types.",
+    "hidden_dropout": "Dropout on hidden states.",
+    "attention_dropout": "Dropout on attention probabilities.",
+    "initializer_range": "Standard deviation of the truncated normal initializers.",
+    "layer_norm_eps": "LayerNorm epsilon.",
+}, unset=True)
 
 
 def resolve_config():
@@ -85,40 +112,29 @@ def resolve_config():
                 raise ConfigError(f"{FLAGS.config_json}: unknown section {section!r}; expected "
                                   "'model' and/or 'pretrain' objects")
             merged[section].update(values)
-    merged["pretrain"].update({k: getattr(FLAGS, k) for k in _PRETRAIN_FLAGS
-                               if getattr(FLAGS, k) is not None})
-    if FLAGS.objective == "mlm":
+    if FLAGS.objective == "mlm":  # BERT's masking rates, unless a flag sets them
         merged["pretrain"].update(BERT_MLM)
-    elif FLAGS.objective:
-        merged["pretrain"]["objective"] = FLAGS.objective
-    if FLAGS.generator_fraction is not None:
-        merged["model"]["generator_fraction"] = FLAGS.generator_fraction
+    merged["pretrain"].update(flagdefs.values(PretrainConfig, only_set=True))
+    merged["model"].update(flagdefs.values(ModelConfig, only_set=True))
     return ElectraConfig.from_dict(merged)
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise ValueError(f"unexpected arguments {argv[1:]}")
-    from electra_tf.pretraining import RunOptions, run
+    import dataclasses
+
+    from electra_tf.pretraining import run
 
     for name in ("model_dir", "train_files", "vocab_file"):
         if not getattr(FLAGS, name):
             raise ValueError(f"--{name} is required")
-    init = FLAGS.init_checkpoint
-    if init:  # a wrong path is the first thing to hear about; a directory means its checkpoint
-        from electra_tf.checkpoints import resolve_checkpoint
+    opts = RunOptions(**flagdefs.values(RunOptions))
+    if opts.init_checkpoint:  # a wrong path is the first thing to hear about; a directory
+        from electra_tf.checkpoints import resolve_checkpoint  # means its checkpoint
 
-        init = resolve_checkpoint(init)
+        opts = dataclasses.replace(opts, init_checkpoint=resolve_checkpoint(opts.init_checkpoint))
     cfg = resolve_config()
-    opts = RunOptions(
-        model_dir=FLAGS.model_dir, train_files=FLAGS.train_files, vocab_file=FLAGS.vocab_file,
-        eval_files=FLAGS.eval_files, strategy=FLAGS.strategy, tpu=FLAGS.tpu,
-        precision=FLAGS.precision, jit_compile=FLAGS.jit_compile,
-        steps_per_loop=FLAGS.steps_per_loop, save_every=FLAGS.save_every,
-        keep_checkpoints=FLAGS.keep_checkpoints, log_every=FLAGS.log_every,
-        eval_every=FLAGS.eval_every, eval_steps=FLAGS.eval_steps,
-        accumulation_steps=FLAGS.accumulation_steps, init_checkpoint=init,
-        deterministic=FLAGS.deterministic, stop_after=FLAGS.stop_after)
     final = run(cfg, opts)
     logging.info("done: %s", {k: round(v, 4) for k, v in final.items()})
 

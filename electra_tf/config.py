@@ -222,6 +222,32 @@ def _build(cls: type[T], data: dict[str, Any], prefix: str) -> T:
         raise ConfigError(str(e).replace("config key '", f"config key '{prefix}", 1)) from None
 
 
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # float16: dynamic loss scaling
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """Where and how to run (everything that is not the model or the recipe)."""
+
+    model_dir: str
+    train_files: str
+    vocab_file: str
+    eval_files: str = ""
+    strategy: str = "auto"
+    tpu: str = ""
+    precision: str = "float32"
+    jit_compile: bool = False
+    steps_per_loop: int = 100
+    save_every: int = 1000
+    keep_checkpoints: int = 5
+    log_every: int = 100
+    eval_every: int = 1000
+    eval_steps: int = 50
+    accumulation_steps: int = 1
+    init_checkpoint: str = ""
+    deterministic: bool = False
+    stop_after: int = 0  # stop (with a checkpoint) after this many steps in this process; 0=no
+
 # The published sizes. Small/Base/Large: paper tables 6-7 and configure_pretraining.py;
 # `tiny` is ours, for tests and the demo (not a published model). Its learning rate is Small's
 # 5e-4: at 1e-3 a post-LayerNorm discriminator of this size collapses to predicting the base rate

@@ -10,10 +10,9 @@ import dataclasses
 import json
 
 from electra_tf import optimization
-from electra_tf.config import ModelConfig
+from electra_tf.config import PRECISIONS, ModelConfig
 from electra_tf.data import tasks
 from electra_tf.errors import ConfigError
-from electra_tf.pretraining import PRECISIONS
 
 # the fine-tuning loop has no loss scaling: float16 is pretraining-only for now
 FINETUNE_PRECISIONS = tuple(p for p in PRECISIONS if p != "mixed_float16")

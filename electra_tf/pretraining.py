@@ -12,7 +12,6 @@ the last good checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import keras
@@ -21,39 +20,13 @@ from absl import logging
 
 from electra_tf import checkpoints, loop, losses, optimization
 from electra_tf.checkpoints import CONFIG_FILE
-from electra_tf.config import ElectraConfig
+from electra_tf.config import PRECISIONS, ElectraConfig, RunOptions  # noqa: F401 (RunOptions: for callers of run)
 from electra_tf.data import pipeline
 from electra_tf.distribute import get_strategy
 from electra_tf.errors import ConfigError, DataError
 from electra_tf.models import build_pretrainer
 from electra_tf.tokenization import load_vocab
 from electra_tf.training import LOSS_KEYS, PretrainStep
-
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # float16: dynamic loss scaling
-
-
-@dataclasses.dataclass(frozen=True)
-class RunOptions:
-    """Where and how to run (everything that is not the model or the recipe)."""
-
-    model_dir: str
-    train_files: str
-    vocab_file: str
-    eval_files: str = ""
-    strategy: str = "auto"
-    tpu: str = ""
-    precision: str = "float32"
-    jit_compile: bool = False
-    steps_per_loop: int = 100
-    save_every: int = 1000
-    keep_checkpoints: int = 5
-    log_every: int = 100
-    eval_every: int = 1000
-    eval_steps: int = 50
-    accumulation_steps: int = 1
-    init_checkpoint: str = ""
-    deterministic: bool = False
-    stop_after: int = 0  # stop (with a checkpoint) after this many steps in this process; 0=no
 
 
 def check_options(cfg: ElectraConfig, opts: RunOptions, num_replicas: int) -> None:

@@ -61,7 +61,8 @@ def run(args: list[str], log: Path) -> str:
     return text
 
 
-def finetune_ours(a, work: Path, init: str, name: str, seeds: int) -> list[dict]:
+def finetune_ours(a, work: Path, init: str, name: str, seeds: int,
+                  epochs: float | None = None) -> list[dict]:
     """run_finetuning.py with our defaults, one seed per process; per-seed metrics."""
     out = []
     for seed in range(seeds):
@@ -73,7 +74,7 @@ def finetune_ours(a, work: Path, init: str, name: str, seeds: int) -> list[dict]
             run(["run_finetuning.py", *TASK_FLAGS, f"--data_dir={a.task_dir}",
                  f"--vocab_file={model_dir()}/vocab.txt", f"--init_checkpoint={init}",
                  f"--output_dir={directory}", f"--max_seq_length={a.max_seq_length}",
-                 f"--epochs={a.epochs}", f"--seed={seed}", "--num_seeds=1",
+                 f"--epochs={epochs or a.epochs}", f"--seed={seed}", "--num_seeds=1",
                  "--log_every=50"], directory / "log.txt")
         if not (directory / "run.json").exists():  # from the run's log (its driver may be gone)
             text = (directory / "log.txt").read_text()
@@ -239,6 +240,8 @@ def main() -> None:
     p.add_argument("--pretrain_batch", type=int, default=32)
     p.add_argument("--continue_arms", default="continued,scratch")
     p.add_argument("--continue_seeds", type=int, default=1)
+    p.add_argument("--continue_epochs", type=float, default=0.0,
+                   help="Fine-tuning epochs of the continued and scratch runs (0: --epochs).")
     p.add_argument("--torch_threads", type=int, default=1)
     p.add_argument("--results_dir", default=str(RESULTS))
     p.add_argument("--run_seeds", default="", help="Seeds this process runs (comma-separated; "
@@ -281,7 +284,7 @@ def main() -> None:
         report["continue"] = {}
         for name in starts:
             rows = finetune_ours(a, work, str(work / f"pretrain_{name}"), f"ft_{name}",
-                                 a.continue_seeds)
+                                 a.continue_seeds, a.continue_epochs)
             report["continue"][name] = {"pretraining": ends[name], "seeds": rows,
                                         **summarize(rows)}
     write_report(report, Path(a.results_dir))
@@ -323,7 +326,7 @@ def markdown(r: dict) -> str:
         lines += ["", f"ELECTRA pretraining on web.txt (the model's vocabulary, L="
                   f"{s['max_seq_length']}, batch {s['pretrain_batch']}, {s['pretrain_steps']} "
                   f"steps, lr {s['pretrain_lr']:g}, 10% warmup), then fine-tuned with our "
-                  "defaults:", "",
+                  f"defaults for {s.get('continue_epochs') or s['epochs']:g} epoch(s):", "",
                   "| start | held-out discriminator AUC | dev | test | pretraining minutes |",
                   "|---|---|---|---|---|"]
         for name, v in r["continue"].items():
