@@ -50,6 +50,7 @@ from absl import logging
 
 from electra_tf.errors import ExportError, VocabError
 from electra_tf.heads import answer_beam
+from electra_tf.kinds import CLASSIFICATION, ENCODER, REGRESSION, SQUAD, TAGGING
 from electra_tf.models import Discriminator, ElectraPretrainer
 from electra_tf.tokenization import Vocab, WordPieceTokenizer, casing_mismatch
 
@@ -67,8 +68,8 @@ MAX_ANSWER_LENGTH = 30
 
 
 def _kind(model) -> str:
-    head = getattr(model, "head", None)
-    return head if isinstance(head, str) else "encoder"
+    """A TaskModel's task kind; "encoder" for a Discriminator (no task head)."""
+    return getattr(model, "kind", ENCODER)
 
 
 class ServingModule(tf.Module):
@@ -85,7 +86,7 @@ class ServingModule(tf.Module):
         super().__init__(name="electra_serving")
         self.jit_compile = jit_compile
         self.kind = _kind(model)
-        if self.kind == "encoder":
+        if self.kind == ENCODER:
             self.discriminator = model
         else:
             self.model = model
@@ -107,7 +108,7 @@ class ServingModule(tf.Module):
 
     @property
     def _forward_model(self):
-        return self.discriminator if self.kind == "encoder" else self.model
+        return self.discriminator if self.kind == ENCODER else self.model
 
     # --- tokenization (the data builder's and fine-tuning's rules) ---------------------------
 
@@ -127,7 +128,7 @@ class ServingModule(tf.Module):
         else:
             budget = length - 3
             b = tf.cast(second.row_lengths(), tf.int32)[:, tf.newaxis]
-            if self.kind == "squad":  # the question first, as SQuAD featurization
+            if self.kind == SQUAD:  # the question first, as SQuAD featurization
                 keep_a = tf.minimum(a, self.max_query_length)
             else:  # longest first, one piece at a time (features.truncate_pair), closed form
                 keep_a = tf.minimum(a, tf.maximum(budget // 2, budget - b))
@@ -161,41 +162,49 @@ class ServingModule(tf.Module):
         kind = self.kind
 
         def forward(ids, mask, segments):
-            if kind == "encoder":
+            if kind == ENCODER:
                 return self._forward_model(ids, mask, segments, training=False)
             return self._forward_model({"input_ids": ids, "input_mask": mask,
                                         "segment_ids": segments}, training=False)
 
         if self.jit_compile:  # the model part only: tensorflow-text's ops have no XLA kernels
             forward = tf.function(forward, jit_compile=True, autograph=False)
-        out = forward(ids, mask, segments)
-        if kind == "encoder":
-            seq = out["sequence_output"]
-            return {"sequence_output": seq, "cls_output": seq[:, 0], "input_mask": mask}
-        if kind == "classification":
-            logits = out["logits"]
-            names = tf.tile(self.label_names[tf.newaxis], [tf.shape(logits)[0], 1])
-            return {"logits": logits, "probabilities": tf.nn.softmax(logits),
-                    "label": tf.gather(self.label_names, tf.argmax(logits, -1)),
-                    "label_names": names}
-        if kind == "regression":
-            scale = self.regression_high - self.regression_low
-            return {"predictions": out["predictions"] * scale + self.regression_low}
+        return _OUTPUTS[kind](self, forward(ids, mask, segments), ids, mask, segments)
+
+    # One method per kind: the model's outputs and its features -> the signature's outputs.
+
+    def _encoder(self, out, ids, mask, segments) -> dict:
+        seq = out["sequence_output"]
+        return {"sequence_output": seq, "cls_output": seq[:, 0], "input_mask": mask}
+
+    def _classification(self, out, ids, mask, segments) -> dict:
+        logits = out["logits"]
+        names = tf.tile(self.label_names[tf.newaxis], [tf.shape(logits)[0], 1])
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits),
+                "label": tf.gather(self.label_names, tf.argmax(logits, -1)),
+                "label_names": names}
+
+    def _regression(self, out, ids, mask, segments) -> dict:
+        scale = self.regression_high - self.regression_low
+        return {"predictions": out["predictions"] * scale + self.regression_low}
+
+    def _tagging(self, out, ids, mask, segments) -> dict:
+        logits = out["logits"]
         tokens = self.id_to_token.lookup(tf.cast(ids, tf.int64))
-        if kind == "tagging":
-            logits = out["logits"]
-            real = (mask > 0) & (ids != self.cls_id) & (ids != self.sep_id)
-            starts = real & ~tf.strings.regex_full_match(tokens, "##.*")
-            return {"logits": logits, "probabilities": tf.nn.softmax(logits),
-                    "labels": tf.gather(self.label_names, tf.argmax(logits, -1)),
-                    "tokens": tokens, "word_start": tf.cast(starts, tf.int32),
-                    "input_mask": mask}
+        real = (mask > 0) & (ids != self.cls_id) & (ids != self.sep_id)
+        starts = real & ~tf.strings.regex_full_match(tokens, "##.*")
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits),
+                "labels": tf.gather(self.label_names, tf.argmax(logits, -1)),
+                "tokens": tokens, "word_start": tf.cast(starts, tf.int32), "input_mask": mask}
+
+    def _squad(self, out, ids, mask, segments) -> dict:
         result = {k: out[k] for k in ("start_logits", "end_logits", "answerable_logits")
                   if k in out}
         context = (segments > 0) & (mask > 0) & (ids != self.sep_id)  # [B, L]
         start, end = _best_span(answer_beam(out["start_logits"], out["start_top_index"],
                                             out["end_beam_logits"]), context)
-        result.update(tokens=tokens, input_mask=mask, answer_start=start, answer_end=end)
+        result.update(tokens=self.id_to_token.lookup(tf.cast(ids, tf.int64)), input_mask=mask,
+                      answer_start=start, answer_end=end)
         return result
 
     def signatures(self) -> dict:
@@ -221,11 +230,17 @@ class ServingModule(tf.Module):
             return tf.function(fn, input_signature=spec, autograph=False).get_concrete_function()
 
         serve_text, serve_pair = concrete(on_text, text), concrete(on_pair, text, pair)
-        return {"serving_default": serve_pair if self.kind == "squad" else serve_text,
+        return {"serving_default": serve_pair if self.kind == SQUAD else serve_text,
                 "serving_pair": serve_pair, "serving_ids": concrete(on_ids, *ids),
                 "tokenize": concrete(lambda text: self.features(text), text),
                 "tokenize_pair": concrete(lambda text, text_pair: self.features(text, text_pair),
                                           text, pair)}
+
+
+# The serving outputs of each kind (the module docstring lists them).
+_OUTPUTS = {ENCODER: ServingModule._encoder, CLASSIFICATION: ServingModule._classification,
+            REGRESSION: ServingModule._regression, TAGGING: ServingModule._tagging,
+            SQUAD: ServingModule._squad}
 
 
 def _best_span(beam: dict, context: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -315,10 +330,10 @@ def _check_args(model, kind, cfg, vocab, output_dir, max_seq_length, label_names
     if not 3 <= max_seq_length <= cfg.max_position_embeddings:
         raise ExportError(f"max_seq_length={max_seq_length}: expected 3 to the model's "
                           f"max_position_embeddings={cfg.max_position_embeddings}")
-    if kind in ("classification", "tagging") and len(label_names) != model.num_labels:
+    if kind in (CLASSIFICATION, TAGGING) and len(label_names) != model.num_labels:
         raise ExportError(f"{len(label_names)} label names for a {kind} head with "
                           f"{model.num_labels} labels: pass one name per label, in order")
-    if kind == "squad" and not 0 < max_query_length < max_seq_length - 2:
+    if kind == SQUAD and not 0 < max_query_length < max_seq_length - 2:
         raise ExportError(f"max_query_length={max_query_length}: expected 1 to "
                           f"{max_seq_length - 3}")
 
@@ -344,7 +359,7 @@ def verify(module: ServingModule, signatures: dict, path: str, texts: list[str]
     for name, function in signatures.items():
         inputs = {k: available[k] for k in _names(function)}
         diffs[name] = _compare(name, function(**inputs), loaded.signatures[name](**inputs))
-    squad = module.kind == "squad"
+    squad = module.kind == SQUAD
     eager = module.outputs(module.features(text, pair if squad else None))  # no tf.function
     inputs = {k: available[k] for k in _names(signatures["serving_default"])}
     diffs["eager"] = _compare("serving_default vs the eager model", eager,

@@ -121,7 +121,7 @@ class FinetuneStep:
         seed = sampling_seed(self.seed, self.optimizer.iterations, ctx.replica_id_in_sync_group)
         with tf.GradientTape() as tape:
             out = self.model(batch, training=True, seed=seed)
-            losses = per_example_loss(self.model.head, out, batch, self.model.answerable)
+            losses = per_example_loss(self.model.kind, out, batch, self.model.answerable)
             loss = tf.reduce_sum(losses) / float(self.cfg.batch_size)  # share of the global mean
         grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, self.variables)]
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
@@ -139,7 +139,7 @@ class FinetuneStep:
     def _replica_predict(self, batch):
         out = self.model(batch, training=False)
         result = {"row": batch["row"]}
-        if self.model.head != "squad":
+        if self.model.kind != "squad":
             result.update(out)
             return result
         result.update(answer_beam(out["start_logits"], out["start_top_index"],

@@ -27,10 +27,10 @@ import tensorflow as tf
 
 from electra_tf import rng
 from electra_tf.config import ModelConfig
+from electra_tf.kinds import KINDS
 from electra_tf.layers import dropout, gelu
 from electra_tf.models import Discriminator
 
-HEADS = ("classification", "regression", "tagging", "squad")
 QA_HIDDEN = 512  # the official qa_hidden / answerable-classifier width
 _NOT_AN_ANSWER = -1000.0  # the official additive mask for impossible answer positions
 
@@ -47,7 +47,7 @@ class TaskModel(keras.Model):
 
     Args:
       model_config: the discriminator's shape (a ModelConfig or its dict).
-      head: one of HEADS.
+      head: the task kind, one of kinds.KINDS (the attribute `kind`).
       num_labels: C for classification and tagging (ignored by regression and squad).
       answerable: squad only: add the SQuAD 2.0 answerable classifier.
       beam_size: squad only: K start candidates at inference (official: 20).
@@ -69,14 +69,14 @@ class TaskModel(keras.Model):
         super().__init__(**kwargs)
         if isinstance(model_config, dict):  # from get_config
             model_config = ModelConfig(**model_config)
-        if head not in HEADS:
-            raise ValueError(f"unknown head {head!r}; expected one of {HEADS}")
+        if head not in KINDS:
+            raise ValueError(f"unknown head {head!r}; expected one of {KINDS}")
         if head in ("classification", "tagging") and num_labels < 2:
             raise ValueError(f"head {head!r} needs num_labels >= 2, got {num_labels}")
         if answerable and head != "squad":
             raise ValueError("answerable=True is for the squad head only")
         self.model_config = model_config
-        self.head = head
+        self.kind = head  # the task kind (a string); the head layers are below
         self.num_labels = num_labels
         self.answerable = answerable
         self.beam_size = beam_size
@@ -101,7 +101,7 @@ class TaskModel(keras.Model):
     def build(self, input_shape=None):
         h = self.model_config.hidden_size
         self.discriminator.build()
-        if self.head == "squad":
+        if self.kind == "squad":
             self.start_layer.build((None, h))
             self.qa_hidden.build((None, 2 * h))
             self.end_layer.build((None, QA_HIDDEN))
@@ -118,7 +118,7 @@ class TaskModel(keras.Model):
 
     def head_variables(self) -> list:
         """The task head's variables (the ones layer-wise decay gives the full learning rate)."""
-        if self.head != "squad":
+        if self.kind != "squad":
             return list(self.output_layer.weights)
         layers = [self.start_layer, self.qa_hidden, self.end_layer]
         if self.answerable:
@@ -134,14 +134,14 @@ class TaskModel(keras.Model):
         sequence = self.discriminator.encoder(
             features["input_ids"], features["input_mask"], features["segment_ids"],
             training=training, seed=encoder_seed)  # [B, L, H]
-        if self.head == "squad":
+        if self.kind == "squad":
             return self._squad(sequence, features, training)
-        if self.head == "tagging":
+        if self.kind == "tagging":
             x = dropout(sequence, self.head_dropout, head_seed)
             return {"logits": tf.cast(self.output_layer(x), tf.float32)}  # [B, L, C]
         x = dropout(sequence[:, 0], self.head_dropout, head_seed)  # [B, H] ([CLS])
         out = tf.cast(self.output_layer(x), tf.float32)
-        if self.head == "regression":
+        if self.kind == "regression":
             return {"predictions": tf.squeeze(out, -1)}  # [B]
         return {"logits": out}  # [B, C]
 
@@ -178,7 +178,7 @@ class TaskModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(model_config=dataclasses.asdict(self.model_config), head=self.head,
+        config.update(model_config=dataclasses.asdict(self.model_config), head=self.kind,
                       num_labels=self.num_labels, answerable=self.answerable,
                       beam_size=self.beam_size, head_dropout=self.head_dropout)
         return config

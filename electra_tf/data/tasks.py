@@ -27,8 +27,8 @@ import math
 import tensorflow as tf
 
 from electra_tf.errors import DataError
+from electra_tf.kinds import GENERIC_KINDS, KINDS
 
-KINDS = ("classification", "regression", "tagging", "squad")
 FORMATS = ("tsv", "csv", "jsonl", "conll", "squad")
 SPLITS = ("train", "dev", "test")
 
@@ -158,9 +158,8 @@ def generic_spec(name: str, kind: str, fmt: str, text_columns: tuple[str, ...],
                  metrics: tuple[str, ...] = (), epochs: int = 3,
                  test_labels: bool = False) -> TaskSpec:
     """A user task from TSV, CSV or JSON Lines files train/dev/test.<format>."""
-    if kind not in ("classification", "regression", "tagging"):
-        raise DataError(f"generic task kind must be classification, regression or tagging, "
-                        f"got {kind!r}")
+    if kind not in GENERIC_KINDS:
+        raise DataError(f"generic task kind must be one of {GENERIC_KINDS}, got {kind!r}")
     default = {"classification": ("accuracy", "macro_f1"), "regression": ("pearson", "spearman"),
                "tagging": ("f1",)}[kind]
     ext = {"tsv": "tsv", "csv": "csv", "jsonl": "jsonl", "conll": "txt"}.get(fmt, fmt)
