@@ -22,7 +22,7 @@ two texts, attending to a neighbour or combining the question with the context t
 hundreds: word-overlap pairs stayed at chance after 375 steps (hidden 32 or 64), any words
 after a marker at 23% exact match after 750, and a question asking for a person's or a
 place's name reached 92% only after 500 steps of a model twice as wide.
-`write_vocab` learns a small WordPiece vocabulary from the same verses.
+`write_rule_vocab` learns a small WordPiece vocabulary from the same verses.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def short(without_names: bool = False) -> tuple[str, ...]:
     return tuple(v for v in pool if 6 <= len(plain_words(v)) <= 14)
 
 
-def write_vocab(directory: pathlib.Path, size: int = 2000) -> tokenization.Vocab:
+def write_rule_vocab(directory: pathlib.Path, size: int = 2000) -> tokenization.Vocab:
     """A WordPiece vocabulary learned from the pool, plus a first piece for each name word.
 
     The added piece is the word's shortest prefix of 3 letters or more (or the word) that no
@@ -145,7 +145,7 @@ def tagging_sentences(rng: np.random.Generator, n: int) -> list[tuple[list[str],
 def write_conll_task(directory: pathlib.Path, sizes=(("train", 600), ("dev", 150)),
                      seed: int = 0) -> pathlib.Path:
     """train.txt / dev.txt (/ test.txt) in the CoNLL-2003 layout (word POS chunk tag)."""
-    from test_tasks import write_conll
+    from helpers import write_conll
 
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
@@ -266,7 +266,7 @@ def write_task(name: str, directory: pathlib.Path, seed: int = 0) -> pathlib.Pat
     """The rule-made task of a preset (BARS' names) in its official files under `directory`:
     tagging 600 / 150 sentences, SQuAD 500 / 200 questions, the sentence tasks 1,200 / 150
     pairs (and 6 test pairs)."""
-    from test_tasks import write_glue
+    from helpers import write_glue
 
     if name == "ner":
         return write_conll_task(directory, seed=seed)

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from conftest import CLS, MASK, SEP, packed_batch, tiny_config  # noqa: E402
+from helpers import CLS, MASK, SEP, packed_batch, tiny_config  # noqa: E402
 
 import electra_tf  # noqa: E402, F401
 from electra_tf import optimization  # noqa: E402

@@ -11,8 +11,7 @@ import pathlib
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import packed_batch, tiny_config
-from test_preprocess import write_vocab
+from helpers import packed_batch, tiny_config, write_vocab
 
 from electra_tf import (
     checkpoints,
@@ -322,7 +321,7 @@ def cli(script, *args):
 
 @pytest.mark.slow
 def test_cli_tf1_to_ours_warm_starts_run_pretraining_then_exports(tmp_path):
-    from test_preprocess import write_corpus
+    from helpers import write_corpus
 
     from electra_tf.data import preprocess
 

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import packed_batch, tiny_config
+from helpers import packed_batch, tiny_config
 from test_convert import write_official
 
 from electra_tf import checkpoints, convert, convert_hf, convert_keras_hub, convert_tf1
@@ -118,7 +118,7 @@ def test_bert_conversion_is_what_warm_starts_and_fine_tuning_restore(bert_tf1, t
 def test_cli_bert_to_ours_continues_with_electras_objective(tmp_path):
     import subprocess
 
-    from test_preprocess import write_corpus, write_vocab
+    from helpers import write_corpus, write_vocab
 
     from electra_tf.data import preprocess
 

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import tensorflow as tf
-from conftest import tiny_config
+from helpers import tiny_config
 
 from electra_tf.checkpoints import load_pretrainer
 from electra_tf.models import build_pretrainer

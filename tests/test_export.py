@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import ZH_TEXTS, tiny_config, zh_vocab
+from helpers import ZH_TEXTS, tiny_config, write_vocab, zh_vocab
 
 from electra_tf import checkpoints, convert, export, tokenization
 from electra_tf.data import features as feats
@@ -29,17 +29,12 @@ TEXTS = ["The quick brown fox!", "", "Café déjà vu, naïve.", "emoji 🙂 and
 PAIRS = ["fox", "the quick brown fox " * 10, "", "naïve 🙂", "texts", "", "cafe"]
 
 
-def write_vocab(directory) -> tokenization.Vocab:
-    path = directory / "vocab.txt"
-    path.write_text("\n".join(tokenization.SPECIAL_TOKENS + tuple(WORDS)) + "\n",
-                    encoding="utf-8")
-    return tokenization.load_vocab(str(path))
 
 
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
     d = tmp_path_factory.mktemp("export")
-    vocab = write_vocab(d)
+    vocab = write_vocab(d, WORDS)
     model = build_task_model(tiny_config(vocab_size=vocab.size).model, "classification", 3)
     for v in model.weights:  # a "fine-tuned" head and non-trivial norms
         v.assign(v + np.random.default_rng(len(v.path)).normal(0, 0.05, v.shape))
@@ -327,7 +322,7 @@ def test_raw_chinese_text_tokenizes_as_bert_tokenizer(tmp_path, lower_case):
 def test_export_cli_takes_vocab_size_from_the_vocab_file_when_the_config_has_none(tmp_path):
     """An encoder export whose --config_json gives the shape but no vocab_size: the model's
     is --vocab_file's (as in pretraining and fine-tuning)."""
-    vocab = write_vocab(tmp_path)
+    vocab = write_vocab(tmp_path, WORDS)
     cfg = tiny_config(vocab_size=vocab.size)
     tf.train.Checkpoint(model=build_pretrainer(cfg)).write(str(tmp_path / "ckpt" / "model"))
     shape = cfg.to_dict()

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_tasks import write_glue, write_squad, write_vocab
+from helpers import TASK_VOCAB, write_glue, write_squad, write_vocab
 
 from electra_tf import convert, optimization
 from electra_tf.checkpoints import initialize
@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def vocab(tmp_path_factory):
-    return write_vocab(tmp_path_factory.mktemp("ft_vocab"))
+    return write_vocab(tmp_path_factory.mktemp("ft_vocab"), TASK_VOCAB)
 
 
 def tiny_model(vocab_size: int, layers: int = 2) -> ModelConfig:
@@ -435,7 +435,7 @@ def test_reinit_layers_gives_the_top_blocks_fresh_weights_only(vocab):
 def pretrain_briefly(vocab, directory, steps: int = 300) -> str:
     """The tiny recipe (its learning rate, warmup share and Adam) for a few hundred steps on
     text of the task's own kind: the sentences below, unlabelled."""
-    from test_tasks import sentence
+    from helpers import sentence
 
     from electra_tf.config import ElectraConfig, PretrainConfig, get_config
     from electra_tf.data import preprocess

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import packed_batch, tiny_config
+from helpers import packed_batch, tiny_config
 
 from electra_tf import convert
 from electra_tf.heads import TaskModel, answer_mask, build_task_model

@@ -26,7 +26,7 @@ from electra_tf.data import squad, tasks
 
 @pytest.fixture(scope="module")
 def vocab(tmp_path_factory):
-    return rule_tasks.write_vocab(tmp_path_factory.mktemp("rule_vocab"))
+    return rule_tasks.write_rule_vocab(tmp_path_factory.mktemp("rule_vocab"))
 
 
 # Per task: the fine-tuning settings besides LEARN (SQuAD: windows of 64 every 24 pieces).

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CLS, MASK, SEP, packed_batch
+from helpers import CLS, MASK, SEP, packed_batch
 
 from electra_tf.data import masking
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import CLS, MASK, SEP, packed_batch, tiny_config
+from helpers import CLS, MASK, SEP, packed_batch, tiny_config
 
 from electra_tf import losses, optimization, sampling
 from electra_tf.data import masking

@@ -3,7 +3,7 @@ for offsets, and offsets back into the raw text."""
 
 import pytest
 import tensorflow as tf
-from conftest import ZH_TEXTS
+from helpers import ZH_TEXTS
 
 from electra_tf import normalization, tokenization
 

@@ -78,7 +78,7 @@ def float16_policy():
 
 
 def _float16_step(initial_scale):
-    from conftest import CLS, MASK, SEP, packed_batch, tiny_config
+    from helpers import CLS, MASK, SEP, packed_batch, tiny_config
 
     from electra_tf import optimization
     from electra_tf.data import masking

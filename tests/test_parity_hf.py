@@ -6,7 +6,7 @@ Dropout is off; the discriminator and generator logits must agree within 1e-4 in
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import packed_batch, tiny_config
+from helpers import packed_batch, tiny_config
 
 from electra_tf import convert
 from electra_tf.config import get_config

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_preprocess import write_corpus, write_vocab
+from helpers import write_corpus, write_vocab
 
 from electra_tf.data import pipeline, preprocess, records
 

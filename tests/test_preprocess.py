@@ -9,35 +9,15 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import CORPUS_WORDS, write_corpus, write_vocab
 
 from electra_tf import tokenization
 from electra_tf.data import preprocess
-
-WORDS = [f"w{i}" for i in range(200)]
-
-
-def write_vocab(directory) -> tokenization.Vocab:
-    """The test vocabulary (specials, the corpus words, punctuation) as directory/vocab.txt."""
-    path = directory / "vocab.txt"
-    path.write_text("\n".join(tokenization.SPECIAL_TOKENS + tuple(WORDS) + (".", ",")) + "\n")
-    return tokenization.load_vocab(str(path))
 
 
 @pytest.fixture(scope="module")
 def vocab(tmp_path_factory):
     return write_vocab(tmp_path_factory.mktemp("vocab"))
-
-
-def write_corpus(path, docs, seed=0, sentences=(1, 12), words=(1, 40)):
-    """docs: number of documents; each has 1-12 sentences of 1-40 words 'wN' (the ranges)."""
-    rng = np.random.default_rng(seed)
-    text = []
-    for _ in range(docs):
-        for _ in range(rng.integers(sentences[0], sentences[1] + 1)):
-            text.append(" ".join(rng.choice(WORDS, rng.integers(words[0], words[1] + 1))) + " .")
-        text.append("")
-    path.write_text("\n".join(text) + "\n")
-    return path
 
 
 def read_examples(pattern):
@@ -267,7 +247,7 @@ def test_cli_learns_vocab_and_checks_size(tmp_path):
     for text, example in zip(shown, first):  # pieces rejoined (no '##' left, see above)
         words = text.split()
         assert words.count("[SEP]") in (1, 2) and len(words) <= sum(example["input_mask"])
-        assert set(words) - {"[CLS]", "[SEP]"} <= set(WORDS) | {"."}
+        assert set(words) - {"[CLS]", "[SEP]"} <= set(CORPUS_WORDS) | {"."}
     assert vocab.tokens[:5] == tokenization.SPECIAL_TOKENS and vocab.size <= 120
     result = run_cli("--input", str(corpus), "--output_dir", str(tmp_path / "o2"),
                      "--vocab_file", str(tmp_path / "o" / "vocab.txt"),

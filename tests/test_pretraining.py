@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_preprocess import write_corpus, write_vocab
+from helpers import write_corpus, write_vocab
 
 from electra_tf import tokenization
 from electra_tf.data import preprocess

@@ -54,7 +54,7 @@ def test_masking_sampling_and_dropout_draw_from_separate_streams(objective, monk
     # drops units at step k with a seed from (run seed, k): every random number of that step
     # (masking, random tokens, Gumbel noise, each dropout) must come from its own stream.
     # Before, the first B*L Gumbel uniforms of step k were batch k's masking uniforms.
-    from conftest import CLS, MASK, SEP, packed_batch, tiny_config
+    from helpers import CLS, MASK, SEP, packed_batch, tiny_config
 
     from electra_tf import config, training
     from electra_tf.data import masking

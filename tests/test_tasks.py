@@ -4,163 +4,27 @@ import json
 
 import numpy as np
 import pytest
+from helpers import (
+    CONTEXT,
+    GLUE_HEADERS,
+    NER,
+    QUESTIONS,
+    TASK_VOCAB,
+    write_conll,
+    write_glue,
+    write_squad,
+    write_vocab,
+)
 
 from electra_tf import tokenization
 from electra_tf.data import features, squad, tasks
 from electra_tf.errors import DataError
 
-WORDS = ("the a is was not very good bad great awful movie film plot actor john smith paris "
-         "london lives in works at acme corp where does who what city river and of to it "
-         "he she this that one two seine france england capital").split()
-PIECES = ("##s", "##ed", ".", ",", "?", "'", "-", "!")
-
-
-def write_vocab(directory) -> tokenization.Vocab:
-    path = directory / "vocab.txt"
-    path.write_text("\n".join(tokenization.SPECIAL_TOKENS + tuple(WORDS) + PIECES) + "\n")
-    return tokenization.load_vocab(str(path))
-
-
-def sentence(rng, positive: bool, length: int = 6) -> str:
-    """A sentence whose sentiment word decides its label (learnable by a tiny model)."""
-    filler = rng.choice(["the", "movie", "film", "plot", "was", "is", "very", "actor"], length)
-    words = list(filler)
-    words.insert(int(rng.integers(0, length)), "good" if positive else "bad")
-    return " ".join(words) + " ."
-
-
-def write_tsv(path, header, rows):
-    lines = (["\t".join(header)] if header else []) + ["\t".join(map(str, r)) for r in rows]
-    path.write_text("\n".join(lines) + "\n")
-
-
-def glue_row(task: str, i: int, a: str, b: str, label, test: bool) -> tuple:
-    """Row i of a GLUE task's train/dev (with `label`) or test file, in the distribution's
-    column layout. label: "0"/"1" (CoLA, SST, MRPC, QQP), a score (STS-B), a label name."""
-    if task == "cola":
-        return (i, a) if test else ("gj04", label, "" if label == "1" else "*", a)
-    if task == "sst":
-        return (i, a) if test else (a, label)
-    if task == "mrpc":
-        return (i, 100 + i, 200 + i, a, b) if test else (label, 100 + i, 200 + i, a, b)
-    if task == "sts":
-        base = (i, "main-captions", "MSRvid", "2012test", f"{i:04d}")
-        return base + (a, b) if test else base + ("none", "none", a, b, label)
-    if task == "qqp":
-        return (i, a, b) if test else (i, 2 * i, 2 * i + 1, a, b, label)
-    if task == "mnli":
-        parses = ("(a)", "(b)", "(a)", "(b)")
-        front = (i, 31193 + i, f"{i}n", "government") + parses + (a, b)
-        return front if test else front + (label, label)
-    return (i, a, b) if test else (i, a, b, label)  # qnli, rte
-
-
-def glue_rows(task: str, rng, n: int, test: bool):
-    """n rows of synthetic sentences whose sentiment word decides the label."""
-    rows = []
-    for i in range(n):
-        y = int(rng.integers(0, 2))
-        a, b = sentence(rng, y == 1), sentence(rng, y == 1)
-        if task == "sts":
-            label = f"{5.0 * y * rng.uniform(0.6, 1.0):.3f}"
-        elif task == "mnli":
-            label = ("entailment", "contradiction", "neutral")[i % 3]
-        elif task in ("qnli", "rte"):
-            label = "entailment" if y else "not_entailment"
-        else:
-            label = str(y)
-        rows.append(glue_row(task, i, a, b, label, test))
-    return rows
-
-
-GLUE_HEADERS = {
-    "cola": (None, ("index", "sentence")),
-    "sst": (("sentence", "label"), ("index", "sentence")),
-    "mrpc": (("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"),
-             ("index", "#1 ID", "#2 ID", "#1 String", "#2 String")),
-    "sts": (("index", "genre", "filename", "year", "old_index", "source1", "source2",
-             "sentence1", "sentence2", "score"),
-            ("index", "genre", "filename", "year", "old_index", "sentence1", "sentence2")),
-    "qqp": (("id", "qid1", "qid2", "question1", "question2", "is_duplicate"),
-            ("id", "question1", "question2")),
-    "mnli": (("index", "promptID", "pairID", "genre", "sentence1_binary_parse",
-              "sentence2_binary_parse", "sentence1_parse", "sentence2_parse", "sentence1",
-              "sentence2", "label1", "gold_label"),
-             ("index", "promptID", "pairID", "genre", "sentence1_binary_parse",
-              "sentence2_binary_parse", "sentence1_parse", "sentence2_parse", "sentence1",
-              "sentence2")),
-    "qnli": (("index", "question", "sentence", "label"), ("index", "question", "sentence")),
-    "rte": (("index", "sentence1", "sentence2", "label"), ("index", "sentence1", "sentence2")),
-}
-
-
-def write_glue(directory, task: str, n_train: int = 64, n_dev: int = 24, n_test: int = 10,
-               seed: int = 0, examples=None):
-    """A GLUE task folder with train/dev/test in the distribution's exact layout.
-
-    examples: a function (rng, n) -> n (text_a, text_b, label) triples; default: synthetic
-    sentences whose sentiment word decides the label (`glue_rows`)."""
-    rng = np.random.default_rng(seed)
-    directory.mkdir(parents=True, exist_ok=True)
-    header, test_header = GLUE_HEADERS[task]
-    spec = tasks.get_task(task)
-    for split, n in (("train", n_train), ("dev", n_dev), ("test", n_test)):
-        for _, filename in spec.split_files(split):
-            test = split == "test"
-            rows = glue_rows(task, rng, n, test) if examples is None else [
-                glue_row(task, i, a, b, label, test)
-                for i, (a, b, label) in enumerate(examples(rng, n))]
-            write_tsv(directory / filename, test_header if test else header, rows)
-    return directory
-
-
-CONTEXT = ("John Smith lives in Paris, the capital of France. He works at Acme Corp. "
-           "The Seine is the river of Paris.")
-QUESTIONS = [("q1", "who lives in paris ?", "John Smith"),
-             ("q2", "where does john smith work ?", "Acme Corp"),
-             ("q3", "what is the river of paris ?", "The Seine"),
-             ("q4", "what city is the capital of france ?", "Paris")]
-
-
-def write_squad(path, version: str, copies: int = 1, impossible: int = 0, bad: int = 0):
-    """A SQuAD file in the official layout; `bad` answers carry a wrong answer_start."""
-    qas = []
-    for c in range(copies):
-        for qid, question, answer in QUESTIONS:
-            start = CONTEXT.find(answer)
-            qas.append({"id": f"{qid}-{c}", "question": question,
-                        "answers": [{"text": answer, "answer_start": start}]})
-    for k in range(impossible):
-        qas.append({"id": f"none-{k}", "question": "who works at london ?", "answers": [],
-                    "plausible_answers": [{"text": "John Smith", "answer_start": 0}]})
-    for k in range(bad):
-        qas.append({"id": f"bad-{k}", "question": "who lives in paris ?",
-                    "answers": [{"text": "John Smith", "answer_start": 5}]})
-    if version == "2.0":
-        for qa in qas:
-            qa["is_impossible"] = not qa["answers"]
-    path.write_text(json.dumps({"version": version, "data": [
-        {"title": "Paris", "paragraphs": [{"context": CONTEXT, "qas": qas}]}]}))
-    return path
-
-
-def write_conll(path, sentences):
-    """CoNLL-2003 layout: word POS chunk NER, -DOCSTART- and blank lines."""
-    lines = ["-DOCSTART- -X- -X- O", ""]
-    for words, tags in sentences:
-        lines += [f"{w} NN I-NP {t}" for w, t in zip(words, tags)] + [""]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-NER = [(["John", "Smith", "lives", "in", "Paris", "."], ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]),
-       (["Acme", "Corp", "works", "in", "London"], ["B-ORG", "I-ORG", "O", "O", "B-LOC"]),
-       (["she", "lives", "in", "England"], ["O", "O", "O", "B-LOC"])]
-
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
-    return tokenization.WordPieceTokenizer(write_vocab(tmp_path_factory.mktemp("vocab")))
+    vocab = write_vocab(tmp_path_factory.mktemp("vocab"), TASK_VOCAB)
+    return tokenization.WordPieceTokenizer(vocab)
 
 
 @pytest.mark.parametrize("task", sorted(GLUE_HEADERS))

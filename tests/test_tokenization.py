@@ -5,7 +5,7 @@ import unicodedata
 
 import pytest
 import tensorflow as tf
-from conftest import ZH_TEXTS, zh_vocab
+from helpers import ZH_TEXTS, zh_vocab
 
 from electra_tf import tokenization
 
