@@ -16,7 +16,6 @@ import collections
 import glob
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -26,6 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tensorflow as tf  # noqa: E402
 from pretrain_step import arguments, build_step  # noqa: E402
 from tensorflow.python.profiler.internal import _pywrap_profiler_plugin  # noqa: E402
+
+from electra_tf.machine import describe  # noqa: E402
 
 # op type -> kind of work (first match of the prefixes; the rest is "other")
 KINDS = (
@@ -90,12 +91,10 @@ def main() -> None:
             by_type[row["type"]] += row["total_self_time"]
             by_kind[kind_of(row["type"])] += row["total_self_time"]
     busy = sum(by_kind.values())
-    flags = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    cpu = describe()
     record = {"size": a.size, "batch": a.batch, "seq": a.seq, "precision": a.precision,
-              "jit_compile": a.jit_compile, "steps": a.steps,
-              "cpu": next((ln.split(":", 1)[1].strip() for ln in flags.splitlines()
-                           if ln.startswith("Model name")), "unknown"),
-              "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags,
+              "jit_compile": a.jit_compile, "steps": a.steps, "cpu": cpu["cpu"],
+              "avx512_bf16": cpu["avx512_bf16"], "amx_bf16": cpu["amx_bf16"],
               "busy_ms_per_step": round(busy / 1e3 / a.steps, 1),
               "share_by_kind": {k: round(v / busy, 4) for k, v in by_kind.most_common()},
               "top_op_types": {k: round(v / busy, 4) for k, v in by_type.most_common(15)}}

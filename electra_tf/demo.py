@@ -28,6 +28,7 @@ import sys
 import time
 
 import electra_tf  # noqa: F401  (before TF: sets its oneDNN option)
+from electra_tf.machine import has_bfloat16_matmul
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "demo_data")
@@ -38,14 +39,6 @@ CURVES = [("loss", "total loss"), ("mlm_loss", "generator (MLM) loss"),
           ("sampled_accuracy", "sampled-token accuracy")]
 
 
-def has_bfloat16_matmul() -> bool:
-    """True when the CPU has bfloat16 dot products (AMX or AVX-512 BF16)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def stage(title: str, script: str, *args: str) -> float:

@@ -13,7 +13,8 @@ import json
 from collections import defaultdict
 
 import tensorflow as tf
-from machine import machine
+
+from electra_tf.machine import describe
 
 KEYS = ("mlm_loss", "mlm_accuracy", "disc_loss", "disc_auc", "disc_base_ratio", "row_fill")
 
@@ -49,7 +50,7 @@ def main() -> None:
                                   ("sequences_per_second", "real_tokens_per_second", "row_fill")
                                   if k in last}}
     with open(a.out, "w") as f:
-        json.dump({**machine(), "runs": runs}, f, indent=1)
+        json.dump({**describe(), "runs": runs}, f, indent=1)
     print("| run | step | " + " | ".join(KEYS) + " |")
     print("|---|---|" + "---|" * len(KEYS))
     for name, run in runs.items():

@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 import torch
 import transformers
+from exp_common import sentiment_spec
 
 from electra_tf import convert, losses, optimization, rng, training
 from electra_tf.config import get_config
@@ -170,8 +171,7 @@ def their_layers(disc, f) -> list[np.ndarray]:
 
 
 def probe_set(vocab, data_dir: str, length: int) -> dict[str, np.ndarray]:
-    spec = tasks.generic_spec("sentiment", "classification", "tsv", ("1",), "0",
-                              has_header=False)
+    spec = sentiment_spec()
     examples = tasks.read_split(spec, data_dir, "dev")["dev"]
     enc = features.encode_sentences(examples[:500], WordPieceTokenizer(vocab), length,
                                     "classification", ("neg", "pos"))

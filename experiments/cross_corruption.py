@@ -18,11 +18,11 @@ import json
 
 import numpy as np
 import tensorflow as tf
-from machine import machine
 
 from electra_tf import losses, rng
 from electra_tf.checkpoints import load_pretrainer
 from electra_tf.data import pipeline
+from electra_tf.machine import describe
 from electra_tf.tokenization import load_vocab
 
 
@@ -85,7 +85,7 @@ def main() -> None:
             "loss_over_base_rate": round(float(ce / losses.binary_entropy(rate)), 4),
             "replaced_fraction": round(float(rate), 4)}
     with open(a.out, "w") as f:
-        json.dump({**machine(), "arguments": vars(a), "discriminator_by_corruption": table},
+        json.dump({**describe(), "arguments": vars(a), "discriminator_by_corruption": table},
                   f, indent=1)
     print("| discriminator | " + " | ".join(f"{s}'s corruptions" for s in sources) + " |")
     print("|---|" + "---|" * len(sources))

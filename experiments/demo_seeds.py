@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 
-from machine import machine
+from electra_tf.machine import describe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,7 +50,7 @@ def main() -> None:
                          "random_test_accuracy": s["random_init"]["test_accuracy"],
                          "disc_auc": s["pretraining_last"].get("disc_auc"),
                          "predictions": s["predictions"]})
-    result = {**machine(), "arguments": vars(a), "runs": rows,
+    result = {**describe(), "arguments": vars(a), "runs": rows,
               "command": " ".join(["python", *sys.argv]), "missing": missing}
     with open(f"{a.out}.json", "w") as f:
         json.dump(result, f, indent=1)

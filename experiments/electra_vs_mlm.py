@@ -32,10 +32,10 @@ from pathlib import Path
 
 import tensorflow as tf
 from absl import logging
+from exp_common import build_shards, sentiment_spec
 
 from electra_tf import flops, pretraining, tokenization
 from electra_tf.config import BERT_MLM, get_config
-from electra_tf.data import preprocess, tasks
 from electra_tf.finetuning import FinetuneConfig, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,18 +48,15 @@ ARMS = ("electra", "mlm", "none")
 
 def build_data(shared: Path, work: Path) -> tokenization.Vocab:
     """Corpus -> learned vocabulary -> shards under `work` (reused when present)."""
-    if (work / "shards" / "dataset_info.json").exists():
-        return tokenization.load_vocab(str(work / "vocab.txt"))
-    corpus = shared / "data" / "corpus"
-    gcide = (corpus / "gcide.txt").read_text(encoding="utf-8")[:GCIDE_BYTES]
-    parts = [(corpus / name).read_text(encoding="utf-8") for name in ("web.txt", "fortune.txt")]
-    parts.append(gcide[:gcide.rfind("\n\n")] + "\n")  # whole documents only
     text = work / "corpus.txt"
-    text.write_text("\n".join(parts), encoding="utf-8")  # a blank line between the sources
-    vocab = tokenization.learn_vocab([str(text)], VOCAB_SIZE, str(work / "vocab.txt"))
-    preprocess.build([str(text)], vocab, str(work / "shards"),
-                     preprocess.BuildOptions(max_seq_length=LENGTH, num_shards=4))
-    return vocab
+    if not text.exists():
+        corpus = shared / "data" / "corpus"
+        gcide = (corpus / "gcide.txt").read_text(encoding="utf-8")[:GCIDE_BYTES]
+        parts = [(corpus / name).read_text(encoding="utf-8")
+                 for name in ("web.txt", "fortune.txt")]
+        parts.append(gcide[:gcide.rfind("\n\n")] + "\n")  # whole documents only
+        text.write_text("\n".join(parts), encoding="utf-8")  # a blank line between sources
+    return build_shards(text, work, VOCAB_SIZE, LENGTH, num_shards=4)
 
 
 def steps_at_equal_flops(cfg, electra_steps: int) -> dict[str, int]:
@@ -123,8 +120,7 @@ def compare_arms(shared: Path, work: Path, electra_steps: int = 3000,
                 if k in final and math.isfinite(final[k])}))
         pretrain_end[arm] = json.loads(end_file.read_text()) if end_file.exists() else {}
         record(f"pretrain_{arm}", done, began)
-    spec = tasks.generic_spec("sentiment", "classification", "tsv", ("1",), "0",
-                              has_header=False)
+    spec = sentiment_spec()
     results = {}
     for arm in arms:
         began = time.time()

@@ -21,9 +21,9 @@ import json
 
 import numpy as np
 import tensorflow as tf
-from machine import machine
 
 from electra_tf.checkpoints import load_pretrainer
+from electra_tf.machine import describe
 from electra_tf.tokenization import WordPieceTokenizer, load_vocab
 
 BINS = (0, 1, 10, 100, 1000, None)  # token counts: [0,1), [1,10), ... [1000, inf)
@@ -111,7 +111,7 @@ def main() -> None:
     print(markdown(result))
     if a.out:
         with open(f"{a.out}.json", "w") as f:
-            json.dump({**machine(), "arguments": vars(a), **result}, f, indent=1)
+            json.dump({**describe(), "arguments": vars(a), **result}, f, indent=1)
 
 
 if __name__ == "__main__":

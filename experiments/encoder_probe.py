@@ -18,6 +18,7 @@ import argparse
 
 import keras
 import numpy as np
+from exp_common import sentiment_spec
 from sklearn.linear_model import LogisticRegression
 
 from electra_tf import tokenization
@@ -55,8 +56,7 @@ def main() -> None:
     prefix = resolve_checkpoint(args.init_checkpoint)
     with open(f"{prefix.rsplit('/', 1)[0]}/config.json") as f:
         cfg = ElectraConfig.from_json(f.read()).model
-    spec = tasks.generic_spec("sentiment", "classification", "tsv", ("1",), "0",
-                              has_header=False)
+    spec = sentiment_spec()
     examples = tasks.read_split(spec, args.data_dir, "train")["train"]
     pick = np.random.default_rng(0).permutation(len(examples))[:1500]
     tokenizer = tokenization.WordPieceTokenizer(tokenization.load_vocab(args.vocab_file))

@@ -24,6 +24,7 @@ import os
 import numpy as np
 import torch
 import transformers
+from exp_common import sentiment_spec
 from hf_pipeline import AdamW
 
 from electra_tf.data import features, tasks
@@ -33,8 +34,7 @@ LABELS = ("neg", "pos")
 
 
 def encode(task_dir: str, split: str, vocab, length: int) -> dict[str, torch.Tensor]:
-    spec = tasks.generic_spec("sentiment", "classification", "tsv", ("1",), "0",
-                              has_header=False)
+    spec = sentiment_spec()
     examples = tasks.read_split(spec, task_dir, split)[split]
     enc = features.encode_sentences(examples, WordPieceTokenizer(vocab), length,
                                     "classification", LABELS)

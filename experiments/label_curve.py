@@ -24,12 +24,12 @@ import os
 import time
 
 import numpy as np
-from machine import machine
+from exp_common import sentiment_spec
 
 from electra_tf.checkpoints import resolve_checkpoint
 from electra_tf.config import ElectraConfig, get_config
-from electra_tf.data import tasks
 from electra_tf.finetuning import FinetuneConfig, run
+from electra_tf.machine import describe
 
 
 def subset(task_dir: str, count: int | None, seed: int, work: str) -> str:
@@ -136,8 +136,7 @@ def main() -> None:
     with open(a.vocab_file, encoding="utf-8") as f:
         vocab_size = sum(1 for line in f if line.strip())
     model = model_config(arms, vocab_size)
-    spec = tasks.generic_spec("sentiment", "classification", "tsv", ("1",), "0",
-                              has_header=False)
+    spec = sentiment_spec()
     os.makedirs(a.work_dir, exist_ok=True)
     runs, summary = [], {arm: [] for arm in arms}
     for count in counts:
@@ -157,7 +156,7 @@ def main() -> None:
                                  "median": float(np.median(accuracies)),
                                  "min": float(min(accuracies)), "max": float(max(accuracies)),
                                  "epochs": used["epochs"]})
-    out = {**machine(), "arguments": vars(a), "arms": arms,
+    out = {**describe(), "arguments": vars(a), "arms": arms,
            "summary": summary, "runs": runs}
     with open(f"{a.out}.json", "w") as f:
         json.dump(out, f, indent=1)

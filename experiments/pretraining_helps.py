@@ -18,9 +18,10 @@ import argparse
 import json
 from pathlib import Path
 
+from exp_common import build_shards, sentiment_spec
+
 from electra_tf import pretraining, tokenization
 from electra_tf.config import get_config
-from electra_tf.data import preprocess, tasks
 from electra_tf.finetuning import FinetuneConfig, run
 
 LENGTH = 48
@@ -30,16 +31,13 @@ MODEL = dict(embedding_size=64, hidden_size=64, num_layers=2, num_heads=2, inter
 
 def build_data(shared: Path, work: Path) -> tokenization.Vocab:
     """Corpus slice -> learned vocabulary -> shards in `work` (reused when present)."""
-    if (work / "shards" / "dataset_info.json").exists():
-        return tokenization.load_vocab(str(work / "vocab.txt"))
-    corpus = shared / "data" / "corpus"
-    text = (corpus / "fortune.txt").read_text(encoding="utf-8")
-    gcide = (corpus / "gcide.txt").read_text(encoding="utf-8")[:4_000_000]
-    (work / "corpus.txt").write_text(text + gcide[:gcide.rfind("\n\n")] + "\n")
-    vocab = tokenization.learn_vocab([str(work / "corpus.txt")], 4096, str(work / "vocab.txt"))
-    preprocess.build([str(work / "corpus.txt")], vocab, str(work / "shards"),
-                     preprocess.BuildOptions(max_seq_length=LENGTH, num_shards=2))
-    return vocab
+    text = work / "corpus.txt"
+    if not text.exists():
+        corpus = shared / "data" / "corpus"
+        fortune = (corpus / "fortune.txt").read_text(encoding="utf-8")
+        gcide = (corpus / "gcide.txt").read_text(encoding="utf-8")[:4_000_000]
+        text.write_text(fortune + gcide[:gcide.rfind("\n\n")] + "\n")
+    return build_shards(text, work, 4096, LENGTH, num_shards=2)
 
 
 def compare(shared: Path, work: Path, pretrain_steps: int = 1500, pretrain_lr: float = 5e-4,
@@ -62,8 +60,7 @@ def compare(shared: Path, work: Path, pretrain_steps: int = 1500, pretrain_lr: f
             model_dir=str(pretrained), train_files=str(work / "shards" / "pre*"),
             vocab_file=vocab.path, steps_per_loop=100,
             log_every=max(100, pretrain_steps // 10), save_every=pretrain_steps))
-    spec = tasks.generic_spec("sentiment", "classification", "tsv", ("1",), "0",
-                              has_header=False)
+    spec = sentiment_spec()
     medians = {}
     for arm, init in (("pretrained", str(pretrained)), ("random", "")):
         source = (pretrained.name if init_checkpoint else pretrain_steps) if init else 0

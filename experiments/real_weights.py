@@ -35,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-from machine import machine
+from electra_tf.machine import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "experiments" / "results"
@@ -216,7 +216,7 @@ def pretrain(a, work: Path, shards: Path, name: str, init: str) -> dict:
 
 
 def _cpu() -> dict:
-    info = machine()
+    info = describe()
     return {"model": info["cpu"], "avx512_bf16": info["avx512_bf16"], "cores": info["cores"]}
 
 

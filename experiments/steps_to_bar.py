@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the rule-made tasks
 
 import rule_tasks  # noqa: E402
-from machine import machine  # noqa: E402
 
 from electra_tf.config import ElectraConfig, ModelConfig  # noqa: E402
 from electra_tf.data import squad, tasks  # noqa: E402
 from electra_tf.finetuning import FinetuneConfig, run  # noqa: E402
+from electra_tf.machine import describe  # noqa: E402
 from electra_tf.tokenization import WordPieceTokenizer, load_vocab  # noqa: E402
 
 LENGTH, BATCH = 64, 32
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer = WordPieceTokenizer(vocab)
     command = " ".join(["python experiments/steps_to_bar.py",
                         *(sys.argv[1:] if argv is None else argv)])
-    results = {"run": {"command": command, **machine()},
+    results = {"run": {"command": command, **describe()},
                "settings": {k: str(v) if isinstance(v, Path) else v
                             for k, v in vars(args).items()}, "families": {}}
     for name in args.families.split(","):
