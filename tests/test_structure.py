@@ -1,4 +1,4 @@
-"""The package's shape: no import cycles between electra_tf modules.
+"""The package's shape: no import cycles between electra_tf modules, no long functions.
 
 Every import of an electra_tf module counts, wherever it is written (module level, inside a
 function, under TYPE_CHECKING): an import moved into a function hides a cycle from Python, not
@@ -78,3 +78,33 @@ def test_the_cycle_check_finds_a_cycle_hidden_in_a_function(tmp_path):
     (package / "c.py").write_text("import electra_tf.a\n")
     assert cycles(import_graph(str(tmp_path))) == [
         ["electra_tf.a", "electra_tf.b", "electra_tf.a"]]
+
+
+MAX_FUNCTION_LINES = 80  # a longer function does several things: split it
+
+
+def long_functions(root: str) -> list[str]:
+    """'module:line name (n lines)' for every function of the package over the limit."""
+    out = []
+    for name, path in module_files(root).items():
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    out.append(f"{name}:{node.lineno} {node.name} ({lines} lines)")
+    return out
+
+
+def test_no_function_in_the_package_is_longer_than_the_limit():
+    assert long_functions(ROOT) == []
+
+
+def test_the_length_check_sees_a_long_function(tmp_path):
+    package = tmp_path / PACKAGE
+    package.mkdir()
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    (package / "long.py").write_text(f"def f():\n{body}")
+    assert long_functions(str(tmp_path)) == [
+        f"{PACKAGE}.long:1 f ({MAX_FUNCTION_LINES + 1} lines)"]

@@ -242,13 +242,7 @@ def shard_names(output_dir: str, prefix: str, count: int) -> list[str]:
 def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
           options: BuildOptions = BuildOptions()) -> dict:
     """Builds the shards and dataset_info.json; returns the info dict. See the module doc."""
-    if options.max_seq_length < 8:
-        raise DataError(f"max_seq_length must be at least 8, got {options.max_seq_length}")
-    if not 0.0 <= options.eval_fraction < 1.0:
-        raise DataError(f"eval_fraction must be in [0, 1), got {options.eval_fraction}")
-    if options.num_processes < 1 or options.num_threads < 0:
-        raise DataError(f"num_processes must be at least 1 and num_threads at least 0 (one per "
-                        f"core), got {options.num_processes} and {options.num_threads}")
+    _check_options(options)
     files = expand_inputs(inputs)
     warnings: list[str] = []  # logged when found, kept in dataset_info.json
 
@@ -265,40 +259,10 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
     _prepare_output_dir(output_dir, options.overwrite)
     train_names = shard_names(output_dir, TRAIN_PREFIX, num_shards)
     eval_names = shard_names(output_dir, EVAL_PREFIX, num_eval)
-    final = train_names + eval_names + [f"{output_dir}/{INFO_FILE}"]
-    temps = [f"{name}.incomplete" for name in train_names + eval_names]
     stats = {"bytes_read": 0, "replaced_chars": 0}
-    counts = {"documents": 0, "sentences": 0, "tokens": 0, "unk_tokens": 0,
-              "truncated_tokens": 0, "filled_positions": 0, "train_examples": 0,
-              "eval_examples": 0, "eval_documents": 0}
-    hist = np.zeros(options.max_seq_length // 16 + 1, np.int64)
-    writers = [tf.io.TFRecordWriter(t) for t in temps]
-    start = last_log = time.time()
-    try:
-        for result in _run(files, vocab, options, stats):
-            for record, shard in zip(result["records"], result["writer"]):
-                writers[shard].write(record)
-            for key, value in result["counts"].items():
-                counts[key] += value
-            hist += np.bincount(result["lengths"] // 16, minlength=len(hist))
-            if time.time() - last_log > 10:
-                last_log = time.time()
-                _log_progress(counts, stats, total_bytes, last_log - start)
-        for w in writers:
-            w.close()
-        if counts["documents"] == 0:
-            raise DataError(f"{', '.join(files)}: no text found (empty files or only blank "
-                            "lines); expected one sentence per line, blank lines between "
-                            "documents")
-        for temp, name in zip(temps, train_names + eval_names):
-            tf.io.gfile.rename(temp, name, overwrite=True)
-    except BaseException:
-        for w in writers:
-            w.close()
-        for temp in temps:
-            if tf.io.gfile.exists(temp):
-                tf.io.gfile.remove(temp)
-        raise
+    start = time.time()
+    counts, hist = _write_shards(files, vocab, options, stats, train_names + eval_names,
+                                 total_bytes)
     elapsed = time.time() - start
     unk_share = counts["unk_tokens"] / max(1, counts["tokens"])
     if unk_share > UNK_WARNING:
@@ -322,13 +286,62 @@ def build(inputs: Sequence[str], vocab: Vocab, output_dir: str,
         "tokens_per_second": round(counts["tokens"] / max(elapsed, 1e-9)),
         "warnings": warnings,
     }
-    write_atomic(final[-1], json.dumps(info, indent=2).encode("utf-8"))
+    write_atomic(f"{output_dir}/{INFO_FILE}", json.dumps(info, indent=2).encode("utf-8"))
     logging.info("wrote %d train and %d eval examples in %d + %d shards to %s (%.1f s); rows "
                  "%.0f%% full (%s)", counts["train_examples"], counts["eval_examples"],
                  num_shards, num_eval, output_dir, elapsed, 100 * info["row_fill"],
                  "packed across documents" if options.pack_across_documents
                  else "closed at each document's end, as the authors' builder")
     return info
+
+
+def _check_options(options: BuildOptions) -> None:
+    if options.max_seq_length < 8:
+        raise DataError(f"max_seq_length must be at least 8, got {options.max_seq_length}")
+    if not 0.0 <= options.eval_fraction < 1.0:
+        raise DataError(f"eval_fraction must be in [0, 1), got {options.eval_fraction}")
+    if options.num_processes < 1 or options.num_threads < 0:
+        raise DataError(f"num_processes must be at least 1 and num_threads at least 0 (one per "
+                        f"core), got {options.num_processes} and {options.num_threads}")
+
+
+def _write_shards(files: list[str], vocab: Vocab, options: BuildOptions, stats: dict,
+                  names: list[str], total_bytes: int) -> tuple[dict, np.ndarray]:
+    """Writes every example into its shard (train shards, then eval shards, `names`) under a
+    temporary name, renamed when all went well; (counts, row-length histogram by 16)."""
+    temps = [f"{name}.incomplete" for name in names]
+    counts = {"documents": 0, "sentences": 0, "tokens": 0, "unk_tokens": 0,
+              "truncated_tokens": 0, "filled_positions": 0, "train_examples": 0,
+              "eval_examples": 0, "eval_documents": 0}
+    hist = np.zeros(options.max_seq_length // 16 + 1, np.int64)
+    writers = [tf.io.TFRecordWriter(t) for t in temps]
+    start = last_log = time.time()
+    try:
+        for result in _run(files, vocab, options, stats):
+            for record, shard in zip(result["records"], result["writer"]):
+                writers[shard].write(record)
+            for key, value in result["counts"].items():
+                counts[key] += value
+            hist += np.bincount(result["lengths"] // 16, minlength=len(hist))
+            if time.time() - last_log > 10:
+                last_log = time.time()
+                _log_progress(counts, stats, total_bytes, last_log - start)
+        for w in writers:
+            w.close()
+        if counts["documents"] == 0:
+            raise DataError(f"{', '.join(files)}: no text found (empty files or only blank "
+                            "lines); expected one sentence per line, blank lines between "
+                            "documents")
+        for temp, name in zip(temps, names):
+            tf.io.gfile.rename(temp, name, overwrite=True)
+    except BaseException:
+        for w in writers:
+            w.close()
+        for temp in temps:
+            if tf.io.gfile.exists(temp):
+                tf.io.gfile.remove(temp)
+        raise
+    return counts, hist
 
 
 def example_texts(output_dir: str, vocab: Vocab, count: int = 2) -> list[str]:
