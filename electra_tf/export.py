@@ -13,7 +13,12 @@ Outputs:
                    label_names [B, C] (the names, one row per example).
   regression       predictions [B] (in the training labels' range).
   tagging          logits [B, L, C], probabilities, labels [B, L] (names), tokens [B, L],
-                   word_start [B, L] (1 at the first piece of a word: where a tag is read).
+                   word_start [B, L] (1 at the first piece of a word: where a tag is read);
+                   the entities those tags make (the chunks span F1 counts, N per batch):
+                   entity_type [B, N] ("PER"; "" padding), entity_first, entity_last [B, N]
+                   (their first and last piece; -1 padding) and, from raw text,
+                   entity_start, entity_end [B, N] (character offsets [start, end) into the
+                   text) and entity_text [B, N].
   squad            start_logits, end_logits [B, L] (+ answerable_logits [B]), tokens,
                    answer_start, answer_end [B] (the span fine-tuning's evaluation would
                    pick in this window: best start + end log-probability of the beam, at
@@ -48,6 +53,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from electra_tf import spans
 from electra_tf.errors import ExportError, VocabError
 from electra_tf.heads import answer_beam
 from electra_tf.kinds import CLASSIFICATION, ENCODER, REGRESSION, SQUAD, TAGGING
@@ -149,6 +155,26 @@ class ServingModule(tf.Module):
         segments = tf.cast(in_second | last_sep, tf.int32)
         return {"input_ids": ids, "input_mask": mask, "segment_ids": segments}
 
+    def _features_with_offsets(self, text: tf.Tensor) -> tuple[dict, tf.Tensor, tf.Tensor]:
+        """One segment's features and, per position, the character range [start, end) of its
+        piece in the raw text [B, L] int32 (-1 at [CLS], [SEP] and padding)."""
+        ids, byte_starts, byte_ends = self.text_tokenizer.tokenize_with_offsets(text)
+        features = self._pack(tf.cast(ids, tf.int32), None)
+        char_bytes = tf.strings.unicode_decode_with_offsets(text, "UTF-8")[1]  # [B, (C)]
+        table = char_bytes.to_tensor(tf.int64.max)  # byte where each character starts
+        start = tf.searchsorted(table, byte_starts.to_tensor(0), side="right") - 1  # [B, P]
+        end = tf.searchsorted(table, byte_ends.to_tensor(0), side="left")
+        length = self.max_seq_length
+        position = tf.range(length)[tf.newaxis]  # [1, L]: position p holds piece p - 1
+        pieces = tf.cast(ids.row_lengths(), tf.int32)[:, tf.newaxis]
+        held = (position >= 1) & (position <= tf.minimum(pieces, length - 2))
+
+        def per_position(offsets: tf.Tensor) -> tf.Tensor:
+            padded = tf.pad(tf.cast(offsets, tf.int32), [[0, 0], [1, length]])  # [B, >L]
+            return tf.where(held, padded[:, :length], -1)
+
+        return features, per_position(start), per_position(end)
+
     def features(self, text: tf.Tensor, text_pair: tf.Tensor | None = None) -> dict:
         """Strings [B] (and [B]) -> input_ids, input_mask, segment_ids int32 [B, L]."""
         second = self._pieces(text_pair) if text_pair is not None else None
@@ -193,9 +219,10 @@ class ServingModule(tf.Module):
         tokens = self.id_to_token.lookup(tf.cast(ids, tf.int64))
         real = (mask > 0) & (ids != self.cls_id) & (ids != self.sep_id)
         starts = real & ~tf.strings.regex_full_match(tokens, "##.*")
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits),
-                "labels": tf.gather(self.label_names, tf.argmax(logits, -1)),
-                "tokens": tokens, "word_start": tf.cast(starts, tf.int32), "input_mask": mask}
+        labels = tf.gather(self.label_names, tf.argmax(logits, -1))
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits), "labels": labels,
+                "tokens": tokens, "word_start": tf.cast(starts, tf.int32), "input_mask": mask,
+                **_entities(labels, starts, real)}
 
     def _squad(self, out, ids, mask, segments) -> dict:
         result = {k: out[k] for k in ("start_logits", "end_logits", "answerable_logits")
@@ -215,6 +242,11 @@ class ServingModule(tf.Module):
                for n in ("input_ids", "input_mask", "segment_ids")]
 
         def on_text(text):
+            if self.kind == TAGGING:  # entity spans as character offsets into `text`
+                features, piece_start, piece_end = self._features_with_offsets(text)
+                result = self.outputs(features)
+                result.update(_entity_characters(result, text, piece_start, piece_end))
+                return result
             return self.outputs(self.features(text))
 
         def on_pair(text, text_pair):
@@ -235,6 +267,37 @@ class ServingModule(tf.Module):
                 "tokenize": concrete(lambda text: self.features(text), text),
                 "tokenize_pair": concrete(lambda text, text_pair: self.features(text, text_pair),
                                           text, pair)}
+
+
+def _entities(labels: tf.Tensor, word_start: tf.Tensor, real: tf.Tensor) -> dict:
+    """The chunks of the words' tags (labels [B, L] read at word_start, as span F1 reads
+    them: spans.chunk_bounds) as positions: entity_type [B, N] ("" padding), entity_first,
+    entity_last [B, N] int32, the first and last piece of each entity (-1 padding)."""
+    position = tf.broadcast_to(tf.range(tf.shape(labels)[1]), tf.shape(labels))  # [B, L]
+    word_pos = tf.ragged.boolean_mask(position, word_start)  # [B, (W)]: a word's first piece
+    first, last, kind = spans.chunk_bounds(tf.ragged.boolean_mask(labels, word_start))
+    # a word's last piece: the one before the next word's first, or the last real piece
+    last_real = tf.reduce_max(tf.where(real, position, 0), axis=1)  # [B]
+    next_start = tf.concat([word_pos[:, 1:], tf.RaggedTensor.from_tensor(
+        last_real[:, tf.newaxis] + 1)], axis=1)
+    return {"entity_type": kind.to_tensor(""),
+            "entity_first": tf.gather(word_pos, first, batch_dims=1).to_tensor(-1),
+            "entity_last": (tf.gather(next_start, last, batch_dims=1) - 1).to_tensor(-1)}
+
+
+def _entity_characters(outputs: dict, text: tf.Tensor, piece_start: tf.Tensor,
+                       piece_end: tf.Tensor) -> dict:
+    """entity_start, entity_end [B, N] int32: the entities' character range [start, end) in
+    the raw text (-1 padding); entity_text [B, N]: that part of the text."""
+    first, last = outputs["entity_first"], outputs["entity_last"]
+    present = first >= 0
+    start = tf.where(present, tf.gather(piece_start, tf.maximum(first, 0), batch_dims=1), -1)
+    end = tf.where(present, tf.gather(piece_end, tf.maximum(last, 0), batch_dims=1), -1)
+    texts = tf.broadcast_to(text[:, tf.newaxis], tf.shape(start))
+    words = tf.strings.substr(texts, tf.maximum(start, 0), tf.maximum(end - start, 0),
+                              unit="UTF8_CHAR")
+    return {"entity_start": start, "entity_end": end,
+            "entity_text": tf.where(present, words, "")}
 
 
 # The serving outputs of each kind (the module docstring lists them).

@@ -197,6 +197,49 @@ def test_tagging_export_marks_where_tags_are_read(classifier, tmp_path):
     assert out["word_start"][0, :6].numpy().tolist() == [0, 1, 1, 0, 1, 0]
 
 
+@pytest.mark.parametrize("lower_case", [True, False])
+def test_tagging_serves_the_entities_span_f1_reads_with_character_offsets(tmp_path, lower_case):
+    """From raw text, every entity the served word tags make (metrics.chunks, as fine-tuning's
+    span F1 reads them) comes with its character range in the text and that text; Chinese
+    characters are one word each, Latin words several pieces, accents and full-width
+    characters count one character."""
+    from electra_tf import metrics
+
+    vocab = zh_vocab(tmp_path, lower_case)
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    tagger = build_task_model(tiny_config(vocab_size=vocab.size).model, "tagging", len(names))
+    rng = np.random.default_rng(0)
+    for v in tagger.weights:  # a head that tags: large random logits
+        v.assign(rng.normal(0, 1.0, v.shape).astype(np.float32))
+    export.export(tagger, vocab, str(tmp_path / "tag"), LENGTH, lower_case=lower_case,
+                  label_names=names, check_texts=ZH_TEXTS[:2])
+    texts = ZH_TEXTS[:6] + ["".join(ZH_TEXTS[:3])]  # the last one truncated to L - 2 pieces
+    out = tf.saved_model.load(str(tmp_path / "tag")).signatures["serving_default"](
+        text=tf.constant(texts))
+    tokenizer = tokenization.WordPieceTokenizer(vocab, lower_case)
+    found = 0
+    for i, text in enumerate(texts):
+        ids, starts, ends = (t[0].numpy() for t in tokenizer.tokenize_with_offsets(
+            tf.constant([text])))
+        raw = text.encode("utf-8")
+        chars = [len(raw[:b].decode("utf-8", "replace")) for b in range(len(raw) + 1)]
+        words = [p for p in range(1, min(len(ids), LENGTH - 2) + 1)
+                 if out["word_start"][i, p] == 1]
+        tags = [out["labels"][i, p].numpy().decode() for p in words]
+        want = sorted((chars[starts[words[a] - 1]],
+                       chars[ends[(words[b + 1] - 1 if b + 1 < len(words)
+                                   else min(len(ids), LENGTH - 2)) - 1]], kind)
+                      for a, b, kind in metrics.chunks(tags))
+        got = [(int(s), int(e), k.decode()) for s, e, k in zip(
+            out["entity_start"][i].numpy(), out["entity_end"][i].numpy(),
+            out["entity_type"][i].numpy()) if s >= 0]
+        assert got == want, (text, tags)
+        for (start, end, _), served in zip(got, out["entity_text"][i].numpy()):
+            assert served.decode() == text[start:end]
+        found += len(got)
+    assert found >= 10  # the random head tags enough to exercise the rules
+
+
 def test_served_span_is_the_one_fine_tuning_decodes():
     """answer_start / answer_end pick from the beam fine-tuning's evaluation decodes, by its
     score and rules (squad.decode): random logits of one-window contexts, as a SQuAD head
