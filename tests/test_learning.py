@@ -125,6 +125,20 @@ def run_tagging(vocab, tmp_path, seed: int = 0) -> dict:
 
 
 @pytest.mark.slow
+def test_tagging_reads_long_sentences_in_windows(vocab, tmp_path):
+    """Rows of 16 pieces: most sentences need several windows, and every word is still tagged
+    and scored (cut at the row, the words past it would all read O)."""
+    data = rule_tasks.write_task("ner", tmp_path / "data", 0)
+    dev = tasks.read_conll(str(data / "dev.txt"))
+    tokenizer = tokenization.WordPieceTokenizer(vocab)
+    long = sum(sum(len(tokenizer.ids(w)) for w in e.texts) > 14 for e in dev)
+    assert long > len(dev) // 2
+    median, _ = finetune(vocab, tasks.get_task("ner"), data, tmp_path / "out",
+                         **{**LEARN, **SETTINGS["ner"], "max_seq_length": 16, "seed": 0})
+    assert rule_tasks.reached("ner", median), median
+
+
+@pytest.mark.slow
 def test_tagging_learns_names_tagged_on_their_first_piece(vocab, tmp_path):
     """Bar: span F1 >= 0.95, in memory and served (seeds 0-3: 1.00 each, served the same)."""
     result = run_tagging(vocab, tmp_path)

@@ -139,12 +139,48 @@ def test_tagging_labels_sit_on_first_sub_tokens(tokenizer):
     np.testing.assert_array_equal(enc.features["label_weights"][0][:7], [0, 1, 1, 0, 1, 1, 0])
     np.testing.assert_array_equal(enc.features["label_ids"][0][[1, 2, 4, 5]], [1, 2, 2, 0])
     assert enc.word_starts == [[1, 2, 4, 5]]
-    short = features.encode_tagging(examples, tokenizer, 5, labels)
-    assert short.truncated == 2 and short.word_starts == [[1, 2]]  # "in Paris" did not fit
-    logits = np.zeros((1, 5, 3))
-    logits[0, 1, 1] = logits[0, 2, 2] = 1
-    assert features.tags_from_logits(logits, short, examples, labels) == [
-        ["B-PER", "O", "O", "O"]]
+    assert enc.windows == [(0, 0, 4)]
+
+
+def test_long_tagging_sentences_become_overlapping_windows_read_at_most_context(tokenizer):
+    """A sentence over max_seq_length is not cut: windows of whole words cover it, every word
+    is trained in each window holding it and read from the one where it has most context."""
+    words = ("John", "plots", "in", "Paris", "and", "London", "with", "Acme", "Corp")
+    tags = ("B-PER", "O", "O", "B-LOC", "O", "B-LOC", "O", "B-ORG", "I-ORG")
+    examples = [tasks.Example(words, tags), tasks.Example(("in",), ("O",))]
+    labels = ("B-LOC", "B-ORG", "B-PER", "I-ORG", "O")
+    enc = features.encode_tagging(examples, tokenizer, 6, labels)  # 4 pieces per window
+    # "plots" is 2 pieces: windows [John plots in], [in Paris and London], ...
+    assert enc.windows == [(0, 0, 3), (0, 2, 6), (0, 4, 8), (0, 6, 9), (1, 0, 1)]
+    covered = [w for _, first, end in enc.windows[:4] for w in range(first, end)]
+    assert set(covered) == set(range(len(words))) and enc.truncated == 0
+    for row, (_, first, end) in enumerate(enc.windows[:4]):  # every word labelled in each
+        starts = enc.word_starts[row]
+        assert len(starts) == end - first
+        assert [labels[i] for i in enc.features["label_ids"][row][starts]] == list(
+            tags[first:end])
+        assert enc.features["label_weights"][row].sum() == end - first
+    # logits that name each window in its tags: a word takes the window with most context
+    logits = np.zeros((len(enc), 6, len(labels)))
+    for row, starts in enumerate(enc.word_starts):
+        logits[row, starts, row % len(labels)] = 1
+    read = features.tags_from_logits(logits, enc, examples, labels)
+    # "in" (word 2): 0 words on one side in windows 0 and 1 -> the first; "Paris" (3): 1 in
+    # window 1; "and" (4): 0 in windows 1 and 2 -> window 1; "London" (5): 1 in window 2
+    assert read[0][:6] == [labels[0], labels[0], labels[0], labels[1], labels[1], labels[2]]
+    assert read[1] == [labels[4]]
+
+
+def test_tag_windows():
+    assert features.tag_windows([1] * 5, 10) == [(0, 5)]
+    assert features.tag_windows([], 10) == []
+    assert features.tag_windows([3, 20, 1], 4) == [(0, 1), (1, 2), (2, 3)]  # a word alone
+    for counts in ([1] * 50, [2, 1, 3, 1, 1, 2] * 9):
+        windows = features.tag_windows(counts, 7)
+        assert windows[0][0] == 0 and windows[-1][1] == len(counts)
+        for (a, b), (c, d) in zip(windows, windows[1:]):
+            assert a < c <= b < d  # they overlap or touch, and move on
+        assert all(sum(counts[a:b]) <= 7 for a, b in windows)
 
 
 def test_conll_reader(tmp_path):

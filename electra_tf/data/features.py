@@ -7,7 +7,8 @@ Features (NumPy, [N, L] int32 unless noted; the model's batch keys):
   tagging: label_ids [N, L] and label_weights [N, L] float32: the word's tag on its first
     sub-token (weight 1), weight 0 elsewhere.
 Texts longer than max_seq_length are truncated (longest text first, as BERT/ELECTRA) and
-counted: the counts come back in `Encoded.truncated` and are logged by the caller.
+counted: the counts come back in `Encoded.truncated` and are logged by the caller. Tagging
+sentences are not cut: a long one becomes overlapping windows of whole words.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ class Encoded:
     """Model features plus what evaluation needs to map predictions back to examples."""
 
     features: dict[str, np.ndarray]
-    truncated: int = 0  # examples (tagging: words) that did not fit
-    word_starts: list[list[int]] = dataclasses.field(default_factory=list)  # tagging only
+    truncated: int = 0  # examples that did not fit (sentences and pairs)
+    # tagging: per feature, the positions of its words' first pieces, and its window
+    # (example, first word, end word)
+    word_starts: list[list[int]] = dataclasses.field(default_factory=list)
+    windows: list[tuple[int, int, int]] = dataclasses.field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.features["input_ids"])
@@ -92,54 +96,77 @@ def encode_sentences(examples: list[Example], tokenizer: WordPieceTokenizer, len
     return Encoded(features, truncated)
 
 
+def tag_windows(piece_counts: list[int], budget: int) -> list[tuple[int, int]]:
+    """Word ranges [a, b) of a sentence whose pieces fit `budget`, covering every word: the
+    first from word 0, each next one from the first word at least half a window (in pieces)
+    after the previous start and at most at its end, so that consecutive windows overlap. A
+    word with more pieces than the budget gets a window alone (its first pieces)."""
+    offsets = np.concatenate([[0], np.cumsum(piece_counts)])
+    windows, a, n = [], 0, len(piece_counts)
+    while n:
+        b = a
+        while b < n and offsets[b + 1] - offsets[a] <= budget:
+            b += 1
+        b = max(b, a + 1)
+        windows.append((a, b))
+        if b >= n:
+            return windows
+        target = offsets[a] + max(1, budget // 2)
+        a = next((i for i in range(a + 1, b) if offsets[i] >= target), b)
+    return windows
+
+
 def encode_tagging(examples: list[Example], tokenizer: WordPieceTokenizer, length: int,
                    labels: tuple[str, ...], with_labels: bool = True) -> Encoded:
     """Sentences of words -> features with each word's tag on its first sub-token.
 
-    Words that yield no piece (e.g. control characters only) become [UNK]. Words past
-    max_seq_length are dropped from the input and counted in `truncated`; evaluation
-    predicts "O" (or the first label) for them, so the scores stay over all gold chunks.
+    A sentence longer than max_seq_length becomes several features, overlapping windows of
+    whole words (`tag_windows`); training reads every window, evaluation reads each word
+    from the window where it has the most context (`tags_from_logits`). Words that yield no
+    piece (e.g. control characters only) become [UNK].
     """
     vocab = tokenizer.vocab
     flat = [w for e in examples for w in e.texts]
     pieces = tokenize(tokenizer, flat)
     index = {label: i for i, label in enumerate(labels)}
-    ids = np.full((len(examples), length), vocab.pad_id, np.int32)
-    mask = np.zeros_like(ids)
-    label_ids = np.zeros_like(ids)
-    weights = np.zeros(ids.shape, np.float32)
-    word_starts, truncated, cursor = [], 0, 0
-    for row, example in enumerate(examples):
-        tokens, starts = [vocab.cls_id], []
-        for w in range(len(example.texts)):
-            word = pieces[cursor + w] or [vocab.unk_id]
-            if len(tokens) + len(word) > length - 1:
-                truncated += len(example.texts) - w
-                break
-            starts.append(len(tokens))
-            if with_labels:
-                label_ids[row, len(tokens)] = index[example.label[w]]
-                weights[row, len(tokens)] = 1.0
-            tokens.extend(word)
+    rows, windows, word_starts, cursor = [], [], [], 0
+    for number, example in enumerate(examples):
+        words = [pieces[cursor + w] or [vocab.unk_id] for w in range(len(example.texts))]
         cursor += len(example.texts)
-        tokens.append(vocab.sep_id)
+        for first, end in tag_windows([len(w) for w in words], length - 2) or [(0, 0)]:
+            tokens, starts, tags = [vocab.cls_id], [], []
+            for w in range(first, end):
+                starts.append(len(tokens))
+                tags.append(index[example.label[w]] if with_labels else 0)
+                tokens.extend(words[w][:length - 1 - len(tokens)])
+            rows.append((tokens + [vocab.sep_id], starts, tags))
+            windows.append((number, first, end))
+            word_starts.append(starts)
+    ids = np.full((len(rows), length), vocab.pad_id, np.int32)  # [N, L]
+    mask, label_ids = np.zeros_like(ids), np.zeros_like(ids)
+    weights = np.zeros(ids.shape, np.float32)
+    for row, (tokens, starts, tags) in enumerate(rows):
         ids[row, :len(tokens)] = tokens
         mask[row, :len(tokens)] = 1
-        word_starts.append(starts)
+        label_ids[row, starts] = tags
+        weights[row, starts] = 1.0
     features = {"input_ids": ids, "input_mask": mask, "segment_ids": np.zeros_like(ids)}
     if with_labels:
         features.update(label_ids=label_ids, label_weights=weights)
-    return Encoded(features, truncated, word_starts)
+    return Encoded(features, 0, word_starts, windows)
 
 
 def tags_from_logits(logits: np.ndarray, encoded: Encoded, examples: list[Example],
                      labels: tuple[str, ...]) -> list[list[str]]:
-    """[N, L, C] logits -> each example's predicted tag per word (truncated words: "O")."""
-    fallback = "O" if "O" in labels else labels[0]
+    """[N, L, C] logits of the features -> each example's predicted tag per word, read from
+    the window where the word has the most context (words on both sides; the first such)."""
     best = logits.argmax(-1)
-    out = []
-    for row, example in enumerate(examples):
-        starts = encoded.word_starts[row]
-        tags = [labels[best[row, position]] for position in starts]
-        out.append(tags + [fallback] * (len(example.texts) - len(starts)))
-    return out
+    tags = [[labels[0]] * len(e.texts) for e in examples]
+    context = [[-1] * len(e.texts) for e in examples]
+    for row, (example, first, end) in enumerate(encoded.windows):
+        for w, position in zip(range(first, end), encoded.word_starts[row]):
+            around = min(w - first, end - 1 - w)
+            if around > context[example][w]:
+                context[example][w] = around
+                tags[example][w] = labels[best[row, position]]
+    return tags

@@ -76,8 +76,7 @@ def prepare(cfg: FinetuneConfig, tokenizer: WordPieceTokenizer) -> TaskData:
     def report(name, examples, encoded):
         cut = getattr(encoded, "truncated", 0)
         if cut:
-            unit, limit = {"tagging": ("words", "max_seq_length"),
-                           "squad": ("questions", "max_query_length")}.get(
+            unit, limit = {"squad": ("questions", "max_query_length")}.get(
                                spec.kind, ("examples", "max_seq_length"))
             logging.warning("%s/%s: %d %s truncated to %s=%d", spec.name, name, cut, unit,
                             limit, getattr(cfg, limit))
