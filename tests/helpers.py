@@ -4,6 +4,8 @@ corpora and task files in the official layouts. Fixtures live in conftest.py."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 
 import numpy as np
 import tensorflow as tf
@@ -243,3 +245,15 @@ def write_conll(path, sentences):
 NER = [(["John", "Smith", "lives", "in", "Paris", "."], ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]),
        (["Acme", "Corp", "works", "in", "London"], ["B-ORG", "I-ORG", "O", "O", "B-LOC"]),
        (["she", "lives", "in", "England"], ["O", "O", "O", "B-LOC"])]
+
+
+def sigterm_when(command: list[str], marker: str, timeout: float = 300) -> tuple[int, str]:
+    """Runs `command`, sends it SIGTERM once a line of its stderr holds `marker` (training
+    runs), waits for it: (exit code, the rest of stderr)."""
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if marker in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err

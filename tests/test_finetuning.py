@@ -4,7 +4,6 @@ That each task family learns (and serves what it learned): test_learning.py."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -12,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import TASK_VOCAB, write_glue, write_squad, write_vocab
+from helpers import TASK_VOCAB, sigterm_when, write_glue, write_squad, write_vocab
 
 from electra_tf import convert, optimization
 from electra_tf.checkpoints import initialize
@@ -270,14 +269,9 @@ def test_sigterm_saves_the_seed_and_the_same_command_resumes_it(vocab, tmp_path)
              "--text_columns=1", "--label_column=0", "--nohas_header", "--max_seq_length=16",
              "--batch_size=16", "--epochs=400", "--log_every=20", "--save_every=100000",
              f"--output_dir={tmp_path / 'out'}"]
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "run_finetuning.py"), *flags,
-                             "--steps_per_loop=1"], stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:  # wait until training runs
-        if "ETA" in line:
-            break
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-2000:]
+    code, err = sigterm_when([sys.executable, os.path.join(ROOT, "run_finetuning.py"), *flags,
+                              "--steps_per_loop=1"], "ETA")
+    assert code == 0, err[-2000:]
     seed_dir = tmp_path / "out" / "seed_0"
     step = int(tf.train.latest_checkpoint(str(seed_dir)).rsplit("-", 1)[1])
     assert 20 <= step < 800 and "SIGTERM" in err

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import write_corpus, write_vocab
+from helpers import sigterm_when, write_corpus, write_vocab
 
 from electra_tf import tokenization
 from electra_tf.data import preprocess
@@ -114,16 +114,11 @@ def test_killed_run_resumes_exactly(data, tmp_path):
 @pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_zero(data, tmp_path):
     _, flagfile = data
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "run_pretraining.py"),
-                             f"--flagfile={flagfile}", "--train_steps=100000",
-                             "--eval_files=", "--save_every=100000", "--log_every=10",
-                             f"--model_dir={tmp_path}"], stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:  # wait until training runs
-        if "] step " in line:
-            break
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-2000:]
+    code, err = sigterm_when([sys.executable, os.path.join(ROOT, "run_pretraining.py"),
+                              f"--flagfile={flagfile}", "--train_steps=100000", "--eval_files=",
+                              "--save_every=100000", "--log_every=10",
+                              f"--model_dir={tmp_path}"], "] step ")
+    assert code == 0, err[-2000:]
     step = int(tf.train.latest_checkpoint(str(tmp_path)).rsplit("-", 1)[1])
     assert step >= 10 and "SIGTERM" in err
 
