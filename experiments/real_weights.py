@@ -238,7 +238,10 @@ def main() -> None:
     p.add_argument("--pretrain_steps", type=int, default=200)
     p.add_argument("--pretrain_lr", type=float, default=1e-4)
     p.add_argument("--pretrain_batch", type=int, default=32)
-    p.add_argument("--continue_arms", default="continued,scratch")
+    p.add_argument("--continue_arms", default="continued,scratch,converted",
+                   help="continued: pretraining from the converted weights; scratch: from "
+                        "random weights; converted: the converted weights fine-tuned as they "
+                        "are (the baseline of continued)")
     p.add_argument("--continue_seeds", type=int, default=1)
     p.add_argument("--continue_epochs", type=float, default=0.0,
                    help="Fine-tuning epochs of the continued and scratch runs (0: --epochs).")
@@ -287,6 +290,11 @@ def main() -> None:
                                  a.continue_seeds, a.continue_epochs)
             report["continue"][name] = {"pretraining": ends[name], "seeds": rows,
                                         **summarize(rows)}
+        if "converted" in a.continue_arms.split(","):  # the baseline: no continued pretraining
+            rows = finetune_ours(a, work, str(init), "ft_converted", a.continue_seeds,
+                                 a.continue_epochs)
+            report["continue"]["converted"] = {"pretraining": None, "seeds": rows,
+                                               **summarize(rows)}
     write_report(report, Path(a.results_dir))
 
 
@@ -332,8 +340,11 @@ def markdown(r: dict) -> str:
         for name, v in r["continue"].items():
             dev, test = (f"{v[f'median_{k}_accuracy']:.4f}" if v["seeds"] else "not run"
                          for k in ("dev", "test"))
-            lines.append(f"| {name} | {v['pretraining']['eval_disc_auc']:.3f} | {dev} | {test} | "
-                         f"{v['pretraining']['seconds'] / 60:.1f} |")
+            pre = v["pretraining"]
+            lines.append(f"| {name} | " + (f"{pre['eval_disc_auc']:.3f}" if pre else "-")
+                         + f" | {dev} | {test} | "
+                         + (f"{pre['seconds'] / 60:.1f}" if pre else "0 (not pretrained)")
+                         + " |")
     return "\n".join(lines) + "\n"
 
 
