@@ -516,3 +516,22 @@ def test_new_fine_tuning_flags_reach_the_config(vocab, tmp_path, monkeypatch):
         script.main(["run_finetuning.py"])
     assert [(c.embedding_directions_removed, c.adam_bias_correction) for c in seen] == [
         (0, False), (2, True)]
+
+
+def test_every_fine_tuning_field_flag_reaches_the_config(vocab, tmp_path, monkeypatch):
+    """The fields that had no flag before the flags were made from FinetuneConfig: set on the
+    command line, they end in the config; a bad value names its key."""
+    from electra_tf import finetuning
+
+    data = write_glue(tmp_path / "SST-2", "sst", n_train=8, n_dev=4, n_test=2)
+    seen = []
+    monkeypatch.setattr(finetuning, "run", lambda cfg: seen.append(cfg) or {"table": ""})
+    common = ("--task=sst-2", f"--data_dir={data}", "--model_size=tiny",
+              f"--vocab_file={vocab.path}", f"--output_dir={tmp_path}")
+    finetuning_flags(*common, "--adam_epsilon=1e-8", "--clip_norm=0.5", "--beam_size=7",
+                     "--keep_checkpoints=3", "--nodo_lower_case").main(["run_finetuning.py"])
+    cfg = seen[-1]
+    assert (cfg.adam_epsilon, cfg.clip_norm, cfg.beam_size, cfg.keep_checkpoints,
+            cfg.lower_case) == (1e-8, 0.5, 7, 3, False)
+    with pytest.raises(ConfigError, match="clip_norm"):
+        finetuning_flags(*common, "--clip_norm=0").main(["run_finetuning.py"])
