@@ -51,6 +51,7 @@ from electra_tf.finetuning_io import (
     write_predictions,
 )
 from electra_tf.heads import TaskModel, answer_beam
+from electra_tf.kinds import CLASSIFICATION, REGRESSION, SQUAD, TAGGING
 from electra_tf.tokenization import WordPieceTokenizer, casing_mismatch, load_vocab
 from electra_tf.training import sampling_seed
 
@@ -76,11 +77,11 @@ def train_steps(cfg: FinetuneConfig, num_examples: int) -> int:
 
 def per_example_loss(head: str, out: dict, batch: dict, answerable: bool) -> tf.Tensor:
     """[B] float32 losses, as the authors' heads (tagging: summed over labeled tokens)."""
-    if head == "classification":
+    if head == CLASSIFICATION:
         return tf.nn.sparse_softmax_cross_entropy_with_logits(batch["label_ids"], out["logits"])
-    if head == "regression":
+    if head == REGRESSION:
         return tf.square(out["predictions"] - batch["targets"])
-    if head == "tagging":
+    if head == TAGGING:
         tokens = tf.nn.sparse_softmax_cross_entropy_with_logits(batch["label_ids"],
                                                                 out["logits"])  # [B, L]
         return tf.reduce_sum(tokens * batch["label_weights"], -1)
@@ -139,7 +140,7 @@ class FinetuneStep:
     def _replica_predict(self, batch):
         out = self.model(batch, training=False)
         result = {"row": batch["row"]}
-        if self.model.kind != "squad":
+        if self.model.kind != SQUAD:
             result.update(out)
             return result
         result.update(answer_beam(out["start_logits"], out["start_top_index"],
@@ -176,7 +177,7 @@ def evaluate(cfg: FinetuneConfig, data: TaskData, eval_set: EvalSet,
              outputs: dict[str, np.ndarray], with_labels: bool = True) -> tuple[dict, object]:
     """(metrics, predictions) of one evaluation set; metrics are {} without labels."""
     spec, examples = cfg.task, eval_set.examples
-    if spec.kind == "squad":
+    if spec.kind == SQUAD:
         best, null, nbest = squad.decode(examples, eval_set.encoded, outputs, cfg.n_best_size,
                                          cfg.max_answer_length)
         answers = {q: ("" if null.get(q, -math.inf) > cfg.na_threshold else t)
@@ -191,12 +192,12 @@ def evaluate(cfg: FinetuneConfig, data: TaskData, eval_set: EvalSet,
         else:
             result = metric_lib.squad_v1_scores(dataset, best)
         return result, predictions
-    if spec.kind == "tagging":
+    if spec.kind == TAGGING:
         tags = feats.tags_from_logits(outputs["logits"], eval_set.encoded, examples,
                                       data.labels)
         result = metric_lib.span_f1([e.label for e in examples], tags) if with_labels else {}
         return result, tags
-    if spec.kind == "regression":
+    if spec.kind == REGRESSION:
         low, high = data.label_range
         values = outputs["predictions"] * (high - low) + low
         gold = [float(e.label) for e in examples] if with_labels else None
@@ -264,10 +265,12 @@ def run_seed(cfg: FinetuneConfig, data: TaskData, seed: int,
             "loss": loss, "learning_rate": rate,
             "examples_per_second": progress.examples_per_second})
 
-    finished = loop.run_loop(
-        cadence, step, lambda n: {"loss": float(step_fn.train(iterator, tf.constant(n)))},
-        manager, log, label=f"seed {seed}: ")
-    writer.flush()
+    try:
+        finished = loop.run_loop(
+            cadence, step, lambda n: {"loss": float(step_fn.train(iterator, tf.constant(n)))},
+            manager, log, label=f"seed {seed}: ")
+    finally:
+        writer.flush()  # also when a non-finite loss stops the run
     if not finished:  # SIGTERM: the checkpoint is saved; the same command resumes the seed
         return None
     result: dict[str, float] = {}
@@ -315,7 +318,7 @@ def run(cfg: FinetuneConfig) -> dict:
     # outputs can be read (and exported) without the data.
     resolved = dataclasses.replace(cfg.task, labels=data.labels or cfg.task.labels,
                                    label_range=tuple(data.label_range)
-                                   if cfg.task.kind == "regression" else cfg.task.label_range)
+                                   if cfg.task.kind == REGRESSION else cfg.task.label_range)
     tf.io.gfile.makedirs(cfg.output_dir)
     write_atomic(f"{cfg.output_dir}/finetune_config.json",
                  dataclasses.replace(cfg, task=resolved).to_json().encode())

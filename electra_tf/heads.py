@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from electra_tf import rng
 from electra_tf.config import ModelConfig
-from electra_tf.kinds import KINDS
+from electra_tf.kinds import CLASSIFICATION, KINDS, REGRESSION, SQUAD, TAGGING
 from electra_tf.layers import dropout, gelu
 from electra_tf.models import Discriminator
 
@@ -73,7 +73,7 @@ class TaskModel(keras.Model):
             raise ValueError(f"unknown head {head!r}; expected one of {KINDS}")
         if head in ("classification", "tagging") and num_labels < 2:
             raise ValueError(f"head {head!r} needs num_labels >= 2, got {num_labels}")
-        if answerable and head != "squad":
+        if answerable and head != SQUAD:
             raise ValueError("answerable=True is for the squad head only")
         self.model_config = model_config
         self.kind = head  # the task kind (a string); the head layers are below
@@ -83,11 +83,11 @@ class TaskModel(keras.Model):
         self.head_dropout = head_dropout
         self.discriminator = Discriminator(model_config, name="discriminator")
         self.discriminator.head.trainable = False  # pretraining's RTD head: kept, unused
-        if head == "classification":
+        if head == CLASSIFICATION:
             self.output_layer = keras.layers.Dense(num_labels, name="classifier")
-        elif head == "regression":
+        elif head == REGRESSION:
             self.output_layer = keras.layers.Dense(1, name="regressor")
-        elif head == "tagging":
+        elif head == TAGGING:
             self.output_layer = keras.layers.Dense(num_labels, name="tagger")
         else:
             self.start_layer = keras.layers.Dense(1, name="start_logits")
@@ -101,7 +101,7 @@ class TaskModel(keras.Model):
     def build(self, input_shape=None):
         h = self.model_config.hidden_size
         self.discriminator.build()
-        if self.kind == "squad":
+        if self.kind == SQUAD:
             self.start_layer.build((None, h))
             self.qa_hidden.build((None, 2 * h))
             self.end_layer.build((None, QA_HIDDEN))
@@ -118,7 +118,7 @@ class TaskModel(keras.Model):
 
     def head_variables(self) -> list:
         """The task head's variables (the ones layer-wise decay gives the full learning rate)."""
-        if self.kind != "squad":
+        if self.kind != SQUAD:
             return list(self.output_layer.weights)
         layers = [self.start_layer, self.qa_hidden, self.end_layer]
         if self.answerable:
@@ -134,14 +134,14 @@ class TaskModel(keras.Model):
         sequence = self.discriminator.encoder(
             features["input_ids"], features["input_mask"], features["segment_ids"],
             training=training, seed=encoder_seed)  # [B, L, H]
-        if self.kind == "squad":
+        if self.kind == SQUAD:
             return self._squad(sequence, features, training)
-        if self.kind == "tagging":
+        if self.kind == TAGGING:
             x = dropout(sequence, self.head_dropout, head_seed)
             return {"logits": tf.cast(self.output_layer(x), tf.float32)}  # [B, L, C]
         x = dropout(sequence[:, 0], self.head_dropout, head_seed)  # [B, H] ([CLS])
         out = tf.cast(self.output_layer(x), tf.float32)
-        if self.kind == "regression":
+        if self.kind == REGRESSION:
             return {"predictions": tf.squeeze(out, -1)}  # [B]
         return {"logits": out}  # [B, C]
 

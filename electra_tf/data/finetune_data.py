@@ -20,6 +20,7 @@ from absl import logging
 from electra_tf.data import features as feats
 from electra_tf.data import squad, tasks
 from electra_tf.errors import DataError
+from electra_tf.kinds import REGRESSION, SQUAD, TAGGING
 from electra_tf.tokenization import WordPieceTokenizer
 
 if TYPE_CHECKING:
@@ -53,21 +54,21 @@ def prepare(cfg: FinetuneConfig, tokenizer: WordPieceTokenizer) -> TaskData:
     labels: tuple[str, ...] = ()
     label_range = (0.0, 1.0)
     if spec.kind in ("classification", "tagging", "regression"):
-        labels = tasks.label_list(spec, train) if spec.kind != "regression" else ()
+        labels = tasks.label_list(spec, train) if spec.kind != REGRESSION else ()
         where = f"{cfg.data_dir}/{spec.split_files('train')[0][1]}"
         tasks.check_labels(spec, labels, train, where)
         for split in filter(spec.labelled, ("dev", "test")):
             for name, examples in splits[split].items():
                 where = name if name == split else f"{split}/{name}"
                 tasks.check_labels(spec, labels, examples, f"{cfg.data_dir} ({where} split)")
-        if spec.kind == "regression":
+        if spec.kind == REGRESSION:
             label_range = tasks.regression_range(spec, train)
 
     def encode(examples, with_labels, training=False):
-        if spec.kind == "squad":
+        if spec.kind == SQUAD:
             return squad.featurize(examples, tokenizer, cfg.max_seq_length, cfg.doc_stride,
                                    cfg.max_query_length, training)
-        if spec.kind == "tagging":
+        if spec.kind == TAGGING:
             return feats.encode_tagging(examples, tokenizer, cfg.max_seq_length, labels,
                                         with_labels)
         return feats.encode_sentences(examples, tokenizer, cfg.max_seq_length, spec.kind,
