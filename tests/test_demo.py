@@ -14,7 +14,8 @@ def test_demo_pipeline_end_to_end_at_a_small_budget(tmp_path):
     out = tmp_path / "demo"
     summary = demo.main([f"--output_dir={out}", "--vocab_size=2000", "--max_seq_length=64",
                          "--pretrain_steps=20", "--finetune_epochs=0.05",
-                         "--finetune_max_seq_length=32", "--seed=3", "--precision=float32"])
+                         "--finetune_max_seq_length=32", "--seed=3", "--precision=float32",
+                         "--finetune_seeds=2"])
     saved = json.loads((out / "summary.json").read_text())
     assert saved["dev_accuracy"] == summary["dev_accuracy"] and math.isfinite(
         summary["dev_accuracy"])
@@ -25,8 +26,8 @@ def test_demo_pipeline_end_to_end_at_a_small_budget(tmp_path):
     assert "test_accuracy" not in summary["dev_metrics"]
     # the baseline: the same fine-tuning from random weights of the same shape
     baseline = json.loads((out / "finetune_random_init" / "results.json").read_text())
-    assert summary["random_init"] == {"dev_accuracy": baseline["median"]["accuracy"],
-                                      "test_accuracy": baseline["median"]["test_accuracy"]}
+    assert summary["random_init"]["dev_accuracy"] == baseline["median"]["accuracy"]
+    assert summary["random_init"]["test_accuracy"] == baseline["median"]["test_accuracy"]
     assert baseline["init_checkpoint"] == "" and results["init_checkpoint"]
     pretrained = json.loads((out / "pretrain" / "config.json").read_text())
     assert pretrained["pretrain"]["seed"] == 3 and summary["precision"] == "float32"
@@ -38,6 +39,37 @@ def test_demo_pipeline_end_to_end_at_a_small_budget(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert (out / "saved_model" / "saved_model.pb").exists()
     assert (out / "data" / "vocab.txt").exists() and (out / "finetune" / "results.json").exists()
+    # two fine-tuning seeds per arm; the served model is the lower-middle one on dev
+    assert len(summary["dev_accuracy_by_seed"]) == 2
+    assert len(summary["random_init"]["dev_accuracy_by_seed"]) == 2
+    by_seed = summary["dev_accuracy_by_seed"]
+    assert by_seed[summary["exported_seed"]] == min(by_seed)
+
+    # --reuse_pretraining: the pretraining stays as it was, fine-tuning and export are redone
+    checkpoint = sorted((out / "pretrain").glob("ckpt-*.index"))
+    stamps = [p.stat().st_mtime_ns for p in checkpoint]
+    again = demo.main([f"--output_dir={out}", "--finetune_epochs=0.05",
+                       "--finetune_max_seq_length=32", "--finetune_seeds=1",
+                       "--reuse_pretraining"])
+    assert [p.stat().st_mtime_ns for p in checkpoint] == stamps
+    assert again["precision"] == "float32" and len(again["dev_accuracy_by_seed"]) == 1
+    assert again["seconds"]["pretrain"] == summary["seconds"]["pretrain"]
+    assert not (out / "finetune" / "seed_1").exists()
+
+
+def test_the_demo_serves_the_seed_with_the_median_dev_accuracy(tmp_path):
+    seeds = {"0": 0.74, "1": 0.71, "2": 0.76, "3": 0.75}
+    (tmp_path / "results.json").write_text(json.dumps({
+        "median": {"accuracy": 0.745},
+        "seeds": {s: {"accuracy": v, "test_accuracy": v + 0.01} for s, v in seeds.items()}}))
+    results = demo._results(str(tmp_path))
+    assert results["median_seed"] == 0  # 0.74: the lower middle of four
+    assert results["dev_accuracy_by_seed"] == [0.74, 0.71, 0.76, 0.75]
+    assert results["test_accuracy_by_seed"] == [0.75, 0.72, 0.77, 0.76]
+    del seeds["3"]
+    (tmp_path / "results.json").write_text(json.dumps({
+        "median": {"accuracy": 0.74}, "seeds": {s: {"accuracy": v} for s, v in seeds.items()}}))
+    assert demo._results(str(tmp_path))["median_seed"] == 0
 
 
 def test_bfloat16_detection_reads_cpu_flags(monkeypatch, tmp_path):
