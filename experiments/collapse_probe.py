@@ -3,7 +3,9 @@
 For each fine-tuned seed given: the spread of the encoder's outputs over 400 training sentences
 of its task (standard deviation across sentences, averaged over hidden units: of the [CLS]
 vector, and of the tokens at positions 1-9), and, against the checkpoint it started from, the
-variables that moved most (|after - before| / |before|). Prints one JSON line per run.
+variables that moved most (|after - before| / |before|). Prints one JSON line per run; with
+--every_checkpoint, one per checkpoint kept in the seed's directory (a run saved with, e.g.,
+`--save_every=10 --keep_checkpoints=30`), to see when a collapse happens.
 
     .venv/bin/python experiments/collapse_probe.py --init_checkpoint runs/demo/pretrain \
         --vocab_file runs/demo/data/vocab.txt --run runs/lc_en_600/demo_1000_1:1 \
@@ -16,6 +18,7 @@ import argparse
 import json
 
 import numpy as np
+import tensorflow as tf
 from exp_common import sentiment_spec
 
 from electra_tf import tokenization
@@ -52,6 +55,7 @@ def main() -> None:
                    help="<run_finetuning.py output dir>:<seed> (repeat the flag)")
     p.add_argument("--max_seq_length", type=int, default=64)
     p.add_argument("--top", type=int, default=6)
+    p.add_argument("--every_checkpoint", action="store_true")
     a = p.parse_args()
     tokenizer = tokenization.WordPieceTokenizer(tokenization.load_vocab(a.vocab_file))
     for run in a.run:
@@ -65,8 +69,15 @@ def main() -> None:
         model, _ = load_finetuned(directory, int(seed))
         with open(f"{directory}/results.json") as f:
             accuracy = json.load(f)["median"]["accuracy"]
-        print(json.dumps({"run": run, "dev_accuracy": accuracy, **spread(model, enc),
-                          "moved_most": moved(model, a.init_checkpoint, a.top)}), flush=True)
+        prefixes = [tf.train.latest_checkpoint(f"{directory}/seed_{seed}")]
+        if a.every_checkpoint:
+            prefixes = tf.train.get_checkpoint_state(
+                f"{directory}/seed_{seed}").all_model_checkpoint_paths
+        for prefix in prefixes:
+            tf.train.Checkpoint(model=model).read(prefix).expect_partial()
+            print(json.dumps({"run": run, "checkpoint": prefix.rsplit("/", 1)[-1],
+                              "dev_accuracy": accuracy, **spread(model, enc),
+                              "moved_most": moved(model, a.init_checkpoint, a.top)}), flush=True)
 
 
 if __name__ == "__main__":
