@@ -71,7 +71,7 @@ class TaskModel(keras.Model):
             model_config = ModelConfig(**model_config)
         if head not in KINDS:
             raise ValueError(f"unknown head {head!r}; expected one of {KINDS}")
-        if head in ("classification", "tagging") and num_labels < 2:
+        if head in (CLASSIFICATION, TAGGING) and num_labels < 2:
             raise ValueError(f"head {head!r} needs num_labels >= 2, got {num_labels}")
         if answerable and head != SQUAD:
             raise ValueError("answerable=True is for the squad head only")

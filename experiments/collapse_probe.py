@@ -3,9 +3,9 @@
 For each fine-tuned seed given: the spread of the encoder's outputs over 400 training sentences
 of its task (standard deviation across sentences, averaged over hidden units: of the [CLS]
 vector, and of the tokens at positions 1-9), and, against the checkpoint it started from, the
-variables that moved most (|after - before| / |before|). Prints one JSON line per run; with
---every_checkpoint, one per checkpoint kept in the seed's directory (a run saved with, e.g.,
-`--save_every=10 --keep_checkpoints=30`), to see when a collapse happens.
+discriminator variables that moved most (|after - before| / |before|). Prints one JSON line
+per run; with --every_checkpoint, one per checkpoint kept in the seed's directory (a run saved
+with, e.g., `--save_every=10 --keep_checkpoints=30`), to see when a collapse happens.
 
     .venv/bin/python experiments/collapse_probe.py --init_checkpoint runs/demo/pretrain \
         --vocab_file runs/demo/data/vocab.txt --run runs/lc_en_600/demo_1000_1:1 \
@@ -36,10 +36,15 @@ def spread(model, enc) -> dict[str, float]:
             "token_spread": float(seq[:, 1:10].reshape(-1, seq.shape[-1]).std(0).mean())}
 
 
-def moved(model, init_checkpoint: str, top: int) -> list[tuple[str, float]]:
+def starting_weights(model, init_checkpoint: str) -> dict[str, np.ndarray]:
+    """The checkpoint's values of the discriminator's variables, by variable path (the task
+    head starts from its own random draw, not from the checkpoint: it is left out)."""
     start = build_task_model(model.model_config, "classification", 2)
     initialize(start, init_checkpoint)
-    before = {v.path: v.numpy() for v in start.weights}
+    return {v.path: v.numpy() for v in start.discriminator.weights}
+
+
+def moved(model, before: dict[str, np.ndarray], top: int) -> list[tuple[str, float]]:
     change = [(v.path, float(np.linalg.norm(v.numpy() - before[v.path])
                              / np.linalg.norm(before[v.path])))
               for v in model.weights if v.path in before and np.linalg.norm(before[v.path])]
@@ -58,6 +63,7 @@ def main() -> None:
     p.add_argument("--every_checkpoint", action="store_true")
     a = p.parse_args()
     tokenizer = tokenization.WordPieceTokenizer(tokenization.load_vocab(a.vocab_file))
+    before = None  # the init checkpoint's weights, read once
     for run in a.run:
         directory, seed = run.rsplit(":", 1)
         with open(f"{directory}/finetune_config.json") as f:
@@ -67,6 +73,7 @@ def main() -> None:
         enc = features.encode_sentences([examples[i] for i in pick], tokenizer,
                                         a.max_seq_length, "classification", ("neg", "pos"))
         model, _ = load_finetuned(directory, int(seed))
+        before = before or starting_weights(model, a.init_checkpoint)
         with open(f"{directory}/results.json") as f:
             accuracy = json.load(f)["median"]["accuracy"]
         prefixes = [tf.train.latest_checkpoint(f"{directory}/seed_{seed}")]
@@ -77,7 +84,7 @@ def main() -> None:
             tf.train.Checkpoint(model=model).read(prefix).expect_partial()
             print(json.dumps({"run": run, "checkpoint": prefix.rsplit("/", 1)[-1],
                               "dev_accuracy": accuracy, **spread(model, enc),
-                              "moved_most": moved(model, a.init_checkpoint, a.top)}), flush=True)
+                              "moved_most": moved(model, before, a.top)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from absl import logging
 from electra_tf.data import features as feats
 from electra_tf.data import squad, tasks
 from electra_tf.errors import DataError
-from electra_tf.kinds import REGRESSION, SQUAD, TAGGING
+from electra_tf.kinds import GENERIC_KINDS, REGRESSION, SQUAD, TAGGING
 from electra_tf.tokenization import WordPieceTokenizer
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def prepare(cfg: FinetuneConfig, tokenizer: WordPieceTokenizer) -> TaskData:
     splits = {s: tasks.read_split(spec, cfg.data_dir, s) for s in ("dev", "test")}
     labels: tuple[str, ...] = ()
     label_range = (0.0, 1.0)
-    if spec.kind in ("classification", "tagging", "regression"):
+    if spec.kind in GENERIC_KINDS:
         labels = tasks.label_list(spec, train) if spec.kind != REGRESSION else ()
         where = f"{cfg.data_dir}/{spec.split_files('train')[0][1]}"
         tasks.check_labels(spec, labels, train, where)
