@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from helpers import tiny_config
 
@@ -114,3 +115,25 @@ def test_uniform_corruption_replaces_only_the_live_masked_slots():
     assert not changed[:, [0, 5, 6, 7]].any() and not changed[0, [2, 4]].any()
     np.testing.assert_array_equal(replaced.astype(bool), changed)  # labelled iff replaced
     assert changed.sum() >= 3  # 4 slots drawn from 59 tokens
+
+
+def test_testament_task_labels_by_the_first_new_testament_chapter(tmp_path):
+    import gzip
+
+    import testament_task
+
+    corpus = tmp_path / "bible.txt.gz"
+    with gzip.open(corpus, "wt", encoding="utf-8") as f:
+        f.write("In the beginning God created the heavens and the earth.\nShort line.\n\n"
+                "Moses spoke to all the people of Israel beyond the Jordan.\n\n"
+                "The book of the genealogy of Jesus Christ, the son of David.\n\n"
+                "Paul, a servant of Jesus Christ, called to be an apostle.\n")
+    rows = testament_task.labelled_lines(str(corpus), min_words=8)
+    assert [label for label, _ in rows] == ["old", "old", "new", "new"]  # short line dropped
+    splits = [testament_task.split_of(f"line {i}") for i in range(2000)]  # 80 / 10 / 10
+    assert abs(splits.count("train") / 2000 - 0.8) < 0.03
+    assert abs(splits.count("dev") / 2000 - 0.1) < 0.02
+    with gzip.open(corpus, "wt", encoding="utf-8") as f:
+        f.write("In the beginning God created the heavens and the earth.\n")
+    with pytest.raises(ValueError, match="bible.txt.gz: expected one chapter opening"):
+        testament_task.labelled_lines(str(corpus), min_words=8)
