@@ -35,6 +35,10 @@ flags.DEFINE_integer("seed", 0, "Seed of the packing's random choices and the ev
 flags.DEFINE_bool("pack_across_documents", False, "Fill each row across document boundaries "
                   "([SEP] between documents) instead of closing it at a document's end as the "
                   "authors' builder does: far less padding on corpora of short documents.")
+flags.DEFINE_enum("word_segmenter", "", ["", "jieba"], "Also write Chinese word boundaries "
+                  "(feature word_continues) for --whole_word_masking in pretraining: jieba's "
+                  "words (pip install 'electra-tf[zh]'). Empty: none (\"##\" pieces still "
+                  "mark words for whole-word masking).")
 flags.DEFINE_float("eval_fraction", 0.0, "Share of documents held out into eval shards.")
 flags.DEFINE_bool("do_lower_case", True, "Lower-case and strip accents (uncased models).")
 flags.DEFINE_bool("strict", False, "Fail on non-UTF-8 input instead of replacing bad bytes.")
@@ -68,7 +72,8 @@ def main(argv: list[str]) -> int:
         max_seq_length=FLAGS.max_seq_length, num_shards=FLAGS.num_shards,
         num_processes=FLAGS.num_processes, num_threads=FLAGS.num_threads, seed=FLAGS.seed,
         eval_fraction=FLAGS.eval_fraction, pack_across_documents=FLAGS.pack_across_documents,
-        lower_case=FLAGS.do_lower_case, strict=FLAGS.strict, overwrite=FLAGS.overwrite)
+        lower_case=FLAGS.do_lower_case, strict=FLAGS.strict, overwrite=FLAGS.overwrite,
+        word_segmenter=FLAGS.word_segmenter)
     info = preprocess.build(FLAGS.input, vocab, FLAGS.output_dir, options)
     print(f"{info['train_examples']} train / {info['eval_examples']} eval examples, "
           f"{info['tokens']} tokens ({100 * info['unk_share']:.2f}% [UNK]), rows "

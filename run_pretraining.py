@@ -57,6 +57,9 @@ flagdefs.define(PretrainConfig, {
                  "comparisons).",
     "mask_token_rate": "Share of masked positions shown as [MASK].",
     "random_token_rate": "Share of masked positions shown as a random token (BERT: 0.1).",
+    "whole_word_masking": "Mask whole words: \"##\" pieces with their word, and Chinese "
+                          "words where the shards hold them (build_pretraining_dataset.py "
+                          "--word_segmenter=jieba). Off: the authors' per-token masking.",
     "temperature": "Temperature of the generator's sampling.",
     "disallow_correct": "Never sample the original token as a replacement.",
     "generator_weight": "Weight of the generator's (masked LM) loss.",

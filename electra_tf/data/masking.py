@@ -13,6 +13,14 @@ token then counts twice in the MLM loss, and fewer distinct tokens are masked th
 says). We draw *without* replacement (uniform random keys + top-k), so exactly `num` distinct
 positions are masked, which is what the formula intends.
 
+Whole-word masking (`whole_word_masking`, off by default as in the authors' code): the unit
+drawn is a word, and all its tokens are masked together. A token continues the word before it
+when it is a WordPiece continuation ("##...", BERT's whole-word masking) or when the shards mark
+it so (`word_continues`, written by the data builder's `--word_segmenter=jieba` for Chinese,
+where every character is a token). Words are taken in a random order while they fit the same
+per-sequence budget; the word that would overflow it, and every later one, is left out, so a
+sequence holds up to one word's tokens fewer than `num` (measured in tests/test_masking.py).
+
 The same seed gives the same masks eagerly, inside tf.data and under XLA (`electra_tf.rng`).
 """
 
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import tensorflow as tf
 
 from electra_tf import rng
@@ -37,7 +46,8 @@ def masked_lm_count(input_mask: tf.Tensor, mask_prob: float, num_predictions: in
 def mask_batch(batch: Mapping[str, tf.Tensor], seed: tf.Tensor, *, mask_prob: float,
                num_predictions: int, mask_id: int, special_ids: tuple[int, ...],
                mask_token_rate: float = 0.85, random_token_rate: float = 0.0,
-               vocab_size: int = 0) -> dict[str, tf.Tensor]:
+               vocab_size: int = 0, whole_word_masking: bool = False,
+               continuation_ids: tuple[int, ...] = ()) -> dict[str, tf.Tensor]:
     """Chooses and masks positions in a batch of packed sequences.
 
     Args:
@@ -52,9 +62,13 @@ def mask_batch(batch: Mapping[str, tf.Tensor], seed: tf.Tensor, *, mask_prob: fl
       random_token_rate: share of chosen positions replaced by a token id drawn uniformly from
         [0, vocab_size) (BERT's 10%); the rest keep their token.
       vocab_size: V, needed when random_token_rate > 0.
+      whole_word_masking: draw words, not tokens (see the module docstring).
+      continuation_ids: ids of the vocabulary's "##" pieces (whole-word masking); the batch may
+        also hold `word_continues` [B, L] (1 = this token continues the previous one's word).
     Returns:
       The batch with `input_ids` masked and `masked_lm_positions`, `masked_lm_ids` [B, N] int32,
-      `masked_lm_weights` [B, N] float32 added; other keys are passed through.
+      `masked_lm_weights` [B, N] float32 added; other keys but `word_continues` are passed
+      through.
     """
     input_ids = tf.cast(batch["input_ids"], tf.int32)
     input_mask = tf.cast(batch["input_mask"], tf.int32)
@@ -67,11 +81,16 @@ def mask_batch(batch: Mapping[str, tf.Tensor], seed: tf.Tensor, *, mask_prob: fl
 
     # Uniform sampling without replacement: random keys on candidates, -1 elsewhere, top-N.
     keys = rng.uniform(tf.shape(input_ids), position_seed)
+    if whole_word_masking:  # every token takes its word's key: a word's tokens sort together
+        word = word_index(input_ids, candidate, batch.get("word_continues"), continuation_ids)
+        keys = tf.gather(keys, word, batch_dims=1)  # [B, L]
     keys = tf.where(candidate, keys, -1.0)  # [B, L]
     top_keys, positions = tf.math.top_k(keys, k=num_predictions, sorted=True)  # [B, N]
 
     count = masked_lm_count(input_mask, mask_prob, num_predictions)  # [B]
     live = tf.sequence_mask(count, num_predictions) & (top_keys >= 0.0)  # [B, N]
+    if whole_word_masking:
+        live &= _whole_words(top_keys, word, positions, keys, count)
     positions = tf.where(live, positions, 0)
     weights = tf.cast(live, tf.float32)
     masked_lm_ids = tf.gather(input_ids, positions, batch_dims=1) * tf.cast(live, tf.int32)
@@ -92,10 +111,47 @@ def mask_batch(batch: Mapping[str, tf.Tensor], seed: tf.Tensor, *, mask_prob: fl
     placed = tf.reduce_max(onehot * shown[:, :, tf.newaxis], axis=1)  # [B, L]
     masked_ids = tf.where(hit, placed, input_ids)
 
-    out = dict(batch)
+    out = {k: v for k, v in batch.items() if k != "word_continues"}
     out.update(input_ids=masked_ids, masked_lm_positions=positions, masked_lm_ids=masked_lm_ids,
                masked_lm_weights=weights)
     return out
+
+
+def word_index(input_ids: tf.Tensor, candidate: tf.Tensor, word_continues: tf.Tensor | None,
+               continuation_ids: tuple[int, ...]) -> tf.Tensor:
+    """[B, L] int32: the index of each token's word within its row (0, 1, ...).
+
+    A token continues the previous token's word when it is a "##" piece or `word_continues`
+    says so, and both it and the previous token are candidates (a word never reaches across
+    [CLS], [SEP] or padding: a row cut inside a word starts a word of its own)."""
+    continues = tf.zeros_like(candidate)  # [B, L] bool
+    if continuation_ids:  # a [max id + 2] table, ids beyond it read its last entry (False)
+        table = np.zeros(max(continuation_ids) + 2, bool)
+        table[list(continuation_ids)] = True
+        continues = tf.gather(tf.constant(table), tf.minimum(input_ids, len(table) - 1))
+    if word_continues is not None:
+        continues |= tf.cast(word_continues, tf.bool)
+    previous = tf.pad(candidate[:, :-1], [[0, 0], [1, 0]])  # [B, L]: the token before is one
+    continues &= candidate & previous
+    return tf.cumsum(1 - tf.cast(continues, tf.int32), axis=1) - 1
+
+
+def _whole_words(top_keys: tf.Tensor, word: tf.Tensor, positions: tf.Tensor, keys: tf.Tensor,
+                 count: tf.Tensor) -> tf.Tensor:
+    """[B, N] bool: the slots of top-N whose whole word lies within the first `count` slots.
+
+    Slots come sorted by key and a word's tokens share one key, so each word is a run of
+    slots; it is kept when the run ends within the budget and is the whole word (not cut by N).
+    """
+    same = top_keys[:, :, tf.newaxis] == top_keys[:, tf.newaxis, :]  # [B, N, N]
+    run_end = tf.reduce_sum(tf.cast(top_keys[:, tf.newaxis, :] >= top_keys[:, :, tf.newaxis],
+                                    tf.int32), axis=-1)  # [B, N]: slots up to the run's end
+    in_top = tf.reduce_sum(tf.cast(same, tf.int32), axis=-1)  # [B, N]: the word's slots
+    slot_word = tf.gather(word, positions, batch_dims=1)  # [B, N]
+    length = tf.reduce_sum(tf.cast(  # [B, N]: the word's tokens in the row (candidates)
+        (word[:, tf.newaxis, :] == slot_word[:, :, tf.newaxis])
+        & (keys[:, tf.newaxis, :] >= 0.0), tf.int32), axis=-1)
+    return (run_end <= count[:, tf.newaxis]) & (in_top == length)
 
 
 def batch_seed(base_seed: int | tf.Tensor, batch_index: tf.Tensor) -> tf.Tensor:

@@ -25,10 +25,24 @@ if TYPE_CHECKING:
     from electra_tf.tokenization import Vocab
 
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
+# Written by the data builder's --word_segmenter (1 = the token continues the previous one's
+# word); read only for whole-word masking.
+WORD_FEATURE = "word_continues"
 
 
-def feature_spec(max_seq_length: int) -> dict[str, tf.io.FixedLenFeature]:
-    return {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in FEATURE_NAMES}
+def feature_spec(max_seq_length: int, words: bool = False) -> dict[str, tf.io.FixedLenFeature]:
+    spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in FEATURE_NAMES}
+    if words:  # a shard built without a segmenter reads as "every token a word"
+        spec[WORD_FEATURE] = tf.io.FixedLenFeature([max_seq_length], tf.int64,
+                                                   default_value=[0] * max_seq_length)
+    return spec
+
+
+def has_word_segments(files: Sequence[str]) -> bool:
+    """True when the first file's first record holds the builder's word segmentation."""
+    first = next(iter(tf.data.TFRecordDataset(files[:1]).take(1)), None)
+    return first is not None and WORD_FEATURE in tf.train.Example.FromString(
+        first.numpy()).features.feature
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,13 +57,17 @@ class MaskingSpec:
     mask_token_rate: float = 0.85
     random_token_rate: float = 0.0  # BERT's random-token share (objective "mlm")
     vocab_size: int = 0  # needed when random_token_rate > 0
+    whole_word_masking: bool = False
+    continuation_ids: tuple[int, ...] = ()  # the vocabulary's "##" pieces (whole words)
 
     @classmethod
     def from_config(cls, cfg: ElectraConfig, vocab: Vocab) -> MaskingSpec:
         """The run's masking: the recipe's rates, the vocabulary's [MASK] and special ids."""
         pre = cfg.pretrain
+        pieces = tuple(i for i, token in enumerate(vocab.tokens) if token.startswith("##"))
         return cls(pre.mask_prob, pre.num_predictions, vocab.mask_id, vocab.never_masked_ids,
-                   pre.mask_token_rate, pre.random_token_rate, cfg.model.vocab_size)
+                   pre.mask_token_rate, pre.random_token_rate, cfg.model.vocab_size,
+                   pre.whole_word_masking, pieces if pre.whole_word_masking else ())
 
 
 def list_files(patterns: str | Sequence[str]) -> list[str]:
@@ -163,7 +181,8 @@ def pretraining_dataset(patterns: str | Sequence[str], batch_size: int, max_seq_
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=True)
-    spec = feature_spec(max_seq_length)
+    spec = feature_spec(max_seq_length, masking_spec.whole_word_masking
+                        and has_word_segments(files))
 
     def parse_and_mask(index, records):
         parsed = tf.io.parse_example(records, spec)  # batched parse: ~5x faster than per record

@@ -7,7 +7,9 @@ a blank line between documents. Output, in `output_dir`:
   eval_data.tfrecord-<i>-of-<m>           held-out shards (whole documents), if eval_fraction
   dataset_info.json                       counts, token statistics, vocab hash, arguments
 Features, int64 [max_seq_length]: input_ids ([CLS] A [SEP] B [SEP] + padding), input_mask,
-segment_ids: the names of the official and NVIDIA builders, so records are interchangeable.
+segment_ids: the names of the official and NVIDIA builders, so records are interchangeable;
+with a word segmenter also word_continues (electra_tf/data/segmentation.py), which only
+whole-word masking reads.
 
 Packing: by default the official algorithm, which closes a row at every document's end (on a
 corpus of short documents, half of the positions are padding); with pack_across_documents, a
@@ -39,7 +41,7 @@ import tensorflow as tf
 from absl import logging
 
 from electra_tf.atomic import write_atomic
-from electra_tf.data import packing, records
+from electra_tf.data import packing, records, segmentation
 from electra_tf.errors import DataError
 from electra_tf.tokenization import Vocab, WordPieceTokenizer, casing_mismatch
 
@@ -66,6 +68,8 @@ class BuildOptions:
     # Rows filled across document boundaries ([SEP] between documents) instead of closed at
     # each document's end, as the authors' builder does (see packing.join_documents).
     pack_across_documents: bool = False
+    # "jieba": also write `word_continues` (Chinese word boundaries) for whole-word masking
+    word_segmenter: str = ""
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -164,32 +168,42 @@ def _process_chunk(chunk: tuple[int, list[list[str]]]) -> dict:
         ids = ragged.flat_values.numpy().astype(np.int32)
         splits = ragged.row_splits.numpy().astype(np.int64)
     doc_splits = np.cumsum([0] + [len(doc) for doc in docs], dtype=np.int64)  # [docs + 1]
+    packed, unaligned = ids, 0  # what packing copies into the rows
+    if opt.word_segmenter:
+        continues, unaligned = segmentation.word_continues(tokenizer, lines, ids, splits,
+                                                           opt.word_segmenter)
+        packed = segmentation.with_flag(ids, continues)
     seed = np.uint64(opt.seed & _MASK64)
     held_out = np.zeros(len(docs), bool)  # [docs]
     if opt.eval_fraction > 0:
         held_out = packing.document_uniforms(seed, first_index, len(docs), 1) < opt.eval_fraction
     if opt.pack_across_documents:
-        rows, writer = _pack_across(ids, splits, doc_splits, held_out, first_index, seed, opt,
-                                    vocab)
+        rows, writer = _pack_across(packed, splits, doc_splits, held_out, first_index, seed,
+                                    opt, vocab)
         (input_ids, lengths, first_ends), dropped = rows, 0  # pack_stream truncates nothing
         evals = int(np.count_nonzero(writer >= opt.num_shards))
     else:
         input_ids, lengths, first_ends, example_docs, dropped = packing.pack_documents(
-            ids, splits, doc_splits, first_index, seed, opt.max_seq_length, vocab.cls_id,
+            packed, splits, doc_splits, first_index, seed, opt.max_seq_length, vocab.cls_id,
             vocab.sep_id, vocab.pad_id)
         example_held_out = held_out[example_docs - first_index]  # [E]
         writer = np.where(example_held_out,
                           opt.num_shards + example_docs % max(1, _num_eval_shards(opt)),
                           example_docs % opt.num_shards)
         evals = int(np.count_nonzero(example_held_out))
+    if opt.word_segmenter:
+        input_ids, word_continues = segmentation.split_flag(input_ids)
     features = packing.features(input_ids, lengths, first_ends)
+    if opt.word_segmenter:
+        features["word_continues"] = word_continues.astype(np.int64)
     return {"records": records.encode_examples(features), "writer": writer.tolist(),
             "lengths": lengths,
             "counts": {"documents": len(docs), "sentences": len(lines), "tokens": len(ids),
                        "unk_tokens": int(np.count_nonzero(ids == vocab.unk_id)),
                        "truncated_tokens": int(dropped), "filled_positions": int(lengths.sum()),
                        "train_examples": len(lengths) - evals, "eval_examples": evals,
-                       "eval_documents": int(np.count_nonzero(held_out))}}
+                       "eval_documents": int(np.count_nonzero(held_out)),
+                       **({"unaligned_lines": unaligned} if opt.word_segmenter else {})}}
 
 
 def _pack_across(ids, splits, doc_splits, held_out, first_index, seed, opt: BuildOptions,
@@ -303,6 +317,9 @@ def _check_options(options: BuildOptions) -> None:
     if options.num_processes < 1 or options.num_threads < 0:
         raise DataError(f"num_processes must be at least 1 and num_threads at least 0 (one per "
                         f"core), got {options.num_processes} and {options.num_threads}")
+    if options.word_segmenter not in segmentation.SEGMENTERS:
+        raise DataError(f"word_segmenter {options.word_segmenter!r}: expected one of "
+                        f"{segmentation.SEGMENTERS[1:]} (or none)")
 
 
 def _write_shards(files: list[str], vocab: Vocab, options: BuildOptions, stats: dict,
@@ -312,7 +329,8 @@ def _write_shards(files: list[str], vocab: Vocab, options: BuildOptions, stats: 
     temps = [f"{name}.incomplete" for name in names]
     counts = {"documents": 0, "sentences": 0, "tokens": 0, "unk_tokens": 0,
               "truncated_tokens": 0, "filled_positions": 0, "train_examples": 0,
-              "eval_examples": 0, "eval_documents": 0}
+              "eval_examples": 0, "eval_documents": 0,
+              **({"unaligned_lines": 0} if options.word_segmenter else {})}
     hist = np.zeros(options.max_seq_length // 16 + 1, np.int64)
     writers = [tf.io.TFRecordWriter(t) for t in temps]
     start = last_log = time.time()
