@@ -1,7 +1,5 @@
 """Chinese word boundaries from jieba through the shards to whole-word masking."""
 
-import json
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,10 +9,14 @@ from electra_tf.data import pipeline, preprocess
 
 jieba = pytest.importorskip("jieba", reason="the zh extra (jieba) is not installed")
 
-# Reviews written for this test (not from any dataset), with a Latin word and digits
-LINES = ["配置不错，性价比挺高的，自带Windows驱动光盘。", "房间很干净，服务态度也很好，下次还会再来。",
-         "物流很快，包装完好，非常满意！", "书的内容很空洞，根本不值这个价。",
-         "酒店的位置很方便，离地铁站只有五分钟。", "质量太差了，用了两天就坏了，客服也不理人。"]
+# Lines written for this test (not from any dataset): a Latin word, full-width digits
+LINES = ["配置不错，性价比挺高的，自带Windows驱动光盘。", "１９９７年１月１５日，天气很好。",
+         "房间很干净，服务态度也很好，下次还会再来。", "物流很快，包装完好，非常满意！",
+         "书的内容很空洞，根本不值这个价。", "质量太差了，用了两天就坏了，客服也不理人。"]
+# What the shards must say of the first two: jieba's words, except that jieba cuts full-width
+# numbers into characters where the tokenizer keeps one token ("１９９７"), which starts a word
+WORDS = {LINES[0]: "配置 不错 ， 性价比 挺 高 的 ， 自带 windows 驱动 光盘 。",
+         LINES[1]: "１９９７ 年 １ 月 １５ 日 ， 天气 很 好 。"}
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +46,13 @@ def read(directory):
 
 
 def words_of(row, vocab):
-    """A row's text with a space before every token that starts a word."""
+    """A row's words, as its flags cut it (continuing pieces joined without their "##")."""
     out = []
     for token_id, continues, live in zip(row["input_ids"], row["word_continues"],
                                          row["input_mask"]):
         if live:
             token = vocab.tokens[token_id]
-            out.append(token if continues else " " + token)
+            out.append(token.removeprefix("##") if continues else " " + token)
     return "".join(out).split()
 
 
@@ -62,13 +64,10 @@ def test_jieba_words_ride_beside_unchanged_ids(corpus):
         assert set(b) == set(a) | {"word_continues"}
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
-    # every word of the shards is one of jieba's words of the lines (lower-cased pieces)
-    jieba_words = {w.lower() for line in LINES for w in jieba.cut(line)}
-    seen = {w.replace("##", "") for row in segmented for w in words_of(row, vocab)}
-    seen -= {"[CLS]", "[SEP]"}
-    assert seen <= jieba_words and {"性价比", "干净", "windows"} <= seen
-    info = json.loads((built["jieba"] / "dataset_info.json").read_text())
-    assert info["unaligned_lines"] == 0
+    # the words of a row, as the flags cut it, are the expected words of its lines
+    texts = {" ".join(words_of(row, vocab)) for row in segmented}
+    for words in WORDS.values():
+        assert any(words in text for text in texts), (words, sorted(texts)[:3])
 
 
 def test_whole_word_masking_masks_jieba_words_together(corpus):

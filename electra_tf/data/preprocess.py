@@ -168,10 +168,10 @@ def _process_chunk(chunk: tuple[int, list[list[str]]]) -> dict:
         ids = ragged.flat_values.numpy().astype(np.int32)
         splits = ragged.row_splits.numpy().astype(np.int64)
     doc_splits = np.cumsum([0] + [len(doc) for doc in docs], dtype=np.int64)  # [docs + 1]
-    packed, unaligned = ids, 0  # what packing copies into the rows
+    packed = ids  # what packing copies into the rows
     if opt.word_segmenter:
-        continues, unaligned = segmentation.word_continues(tokenizer, lines, ids, splits,
-                                                           opt.word_segmenter)
+        continues = segmentation.word_continues(tokenizer, lines, ids, splits,
+                                                opt.word_segmenter)
         packed = segmentation.with_flag(ids, continues)
     seed = np.uint64(opt.seed & _MASK64)
     held_out = np.zeros(len(docs), bool)  # [docs]
@@ -202,8 +202,7 @@ def _process_chunk(chunk: tuple[int, list[list[str]]]) -> dict:
                        "unk_tokens": int(np.count_nonzero(ids == vocab.unk_id)),
                        "truncated_tokens": int(dropped), "filled_positions": int(lengths.sum()),
                        "train_examples": len(lengths) - evals, "eval_examples": evals,
-                       "eval_documents": int(np.count_nonzero(held_out)),
-                       **({"unaligned_lines": unaligned} if opt.word_segmenter else {})}}
+                       "eval_documents": int(np.count_nonzero(held_out))}}
 
 
 def _pack_across(ids, splits, doc_splits, held_out, first_index, seed, opt: BuildOptions,
@@ -329,8 +328,7 @@ def _write_shards(files: list[str], vocab: Vocab, options: BuildOptions, stats: 
     temps = [f"{name}.incomplete" for name in names]
     counts = {"documents": 0, "sentences": 0, "tokens": 0, "unk_tokens": 0,
               "truncated_tokens": 0, "filled_positions": 0, "train_examples": 0,
-              "eval_examples": 0, "eval_documents": 0,
-              **({"unaligned_lines": 0} if options.word_segmenter else {})}
+              "eval_examples": 0, "eval_documents": 0}
     hist = np.zeros(options.max_seq_length // 16 + 1, np.int64)
     writers = [tf.io.TFRecordWriter(t) for t in temps]
     start = last_log = time.time()
@@ -365,13 +363,17 @@ def _write_shards(files: list[str], vocab: Vocab, options: BuildOptions, stats: 
 def example_texts(output_dir: str, vocab: Vocab, count: int = 2) -> list[str]:
     """The first `count` training examples as text ('[CLS] a b [SEP] c d [SEP]', WordPiece
     pieces joined, padding left out): what the model will read, for a glance at casing,
-    [UNK]s and packing right after a build."""
+    [UNK]s and packing right after a build. With a word segmenter, tokens are spaced by word
+    ('[CLS] 配置 不错 ...'), the units whole-word masking draws."""
     files = sorted(tf.io.gfile.glob(f"{output_dir}/{TRAIN_PREFIX}-*"))
     texts = []
     for record in tf.data.TFRecordDataset(files[:1]).take(count):
         feature = tf.train.Example.FromString(record.numpy()).features.feature
         ids, mask = feature["input_ids"].int64_list.value, feature["input_mask"].int64_list.value
-        texts.append(" ".join(vocab.tokens[i] for i, m in zip(ids, mask) if m).replace(" ##", ""))
+        continues = (feature["word_continues"].int64_list.value if "word_continues" in feature
+                     else [vocab.tokens[i].startswith("##") for i in ids])
+        texts.append("".join(vocab.tokens[i].removeprefix("##") if c else " " + vocab.tokens[i]
+                             for i, m, c in zip(ids, mask, continues) if m).strip())
     return texts
 
 

@@ -1,13 +1,14 @@
 """Word boundaries for whole-word masking where tokens are not words: Chinese, one token a
 character. A segmenter (jieba: the most used Chinese word segmenter, MIT license, pure Python,
-installed with the `zh` extra) cuts each line into words; a token continues a word when it is
-not the word's first token. The shards then carry `word_continues` (int64 [max_seq_length], 1 =
-continues the previous token's word) beside the usual features; `input_ids` are unchanged.
+installed with the `zh` extra) cuts each line into words; a token continues a word when it does
+not start where one of the segmenter's words starts. The shards then carry `word_continues`
+(int64 [max_seq_length], 1 = continues the previous token's word) beside the usual features;
+`input_ids` are unchanged.
 
-Alignment: each word is tokenized on its own, and the pieces of a line's words must be the
-line's own tokens, in order (BERT's tokenizer splits at every CJK character, punctuation mark
-and space, which jieba's words never cut across); a line where they differ keeps token-level
-boundaries (every token a word) and is counted in dataset_info.json (`unaligned_lines`).
+Alignment is by position in the raw line (the tokenizer's byte offsets against the byte offsets
+of the segmenter's words), so it holds where the two cut differently: jieba cuts full-width
+numbers ("１９９７") into characters, BERT's tokenizer keeps them one token, which then starts a
+word; a WordPiece continuation ("##...") never starts one.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def _jieba():
 
 
 def word_continues(tokenizer, lines: list[str], ids: np.ndarray, splits: np.ndarray,
-                   segmenter: str) -> tuple[np.ndarray, int]:
-    """Continuation flags of a chunk's tokens, and the number of lines left unaligned.
+                   segmenter: str) -> np.ndarray:
+    """Continuation flags of a chunk's tokens.
 
     tokenizer: the builder's WordPieceTokenizer; lines: the chunk's lines; ids int32 [tokens]
     and splits int64 [lines + 1]: their tokens (tokenizer.tokenize of `lines`).
@@ -49,32 +50,23 @@ def word_continues(tokenizer, lines: list[str], ids: np.ndarray, splits: np.ndar
     """
     if segmenter not in SEGMENTERS or not segmenter:
         raise ValueError(f"word segmenter {segmenter!r}: expected one of {SEGMENTERS[1:]}")
+    if not len(ids):
+        return np.zeros(0, np.int32)
     jieba = _jieba()
-    words = [list(jieba.cut(line)) for line in lines]  # [lines, (words)]
-    flat = [w for line_words in words for w in line_words]
-    if not flat:
-        return np.zeros(len(ids), np.int32), 0
-    ragged = tokenizer.tokenize(tf.constant(flat))  # [words, (pieces)]
-    pieces = ragged.flat_values.numpy().astype(np.int32)
-    word_splits = ragged.row_splits.numpy()  # [words + 1]
-    # a word's first piece starts a word; its other pieces continue it
-    continues = np.ones(len(pieces), np.int32)
-    starts = word_splits[:-1][np.diff(word_splits) > 0]
-    continues[starts] = 0
-    line_words = np.cumsum([0] + [len(w) for w in words])  # [lines + 1] into words
-    line_pieces = word_splits[line_words]  # [lines + 1] into pieces
-    if np.array_equal(pieces, ids) and np.array_equal(line_pieces, splits):
-        return continues, 0  # every line aligned (the usual case): no loop over lines
-    out = np.zeros(len(ids), np.int32)
-    unaligned = 0
-    for line in range(len(lines)):
-        mine = ids[splits[line]:splits[line + 1]]
-        theirs = pieces[line_pieces[line]:line_pieces[line + 1]]
-        if len(mine) == len(theirs) and np.array_equal(mine, theirs):
-            out[splits[line]:splits[line + 1]] = continues[line_pieces[line]:line_pieces[line + 1]]
-        else:
-            unaligned += 1
-    return out, unaligned
+    encoded = [line.encode("utf-8") for line in lines]
+    line_base = np.cumsum([0] + [len(b) + 1 for b in encoded])  # [lines + 1]: bytes before
+    word_starts = []  # byte offsets in the chunk where a word starts
+    for base, line in zip(line_base, lines):
+        offset = int(base)
+        for word in jieba.cut(line):
+            word_starts.append(offset)
+            offset += len(word.encode("utf-8"))
+    tokens, starts, _ = tokenizer.tokenize_with_offsets(tf.constant(lines))
+    if not np.array_equal(tokens.flat_values.numpy(), ids):
+        raise ValueError("tokenize_with_offsets disagrees with tokenize on this chunk")
+    line_of = np.repeat(np.arange(len(lines)), np.diff(splits))  # [tokens]
+    token_starts = line_base[line_of] + starts.flat_values.numpy()  # [tokens]
+    return (~np.isin(token_starts, np.asarray(word_starts, np.int64))).astype(np.int32)
 
 
 def with_flag(ids: np.ndarray, continues: np.ndarray) -> np.ndarray:
