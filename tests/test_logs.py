@@ -1,0 +1,27 @@
+"""What a user sees: TensorFlow's C++ start-up logging stays quiet unless asked for."""
+
+import os
+import re
+import subprocess
+import sys
+
+TF_LINE = re.compile(r"^(?:[IWE]\d{4} |WARNING: All log messages before absl)", re.M)
+SNIPPET = ("import electra_tf, tensorflow as tf, subprocess, sys\n"
+           "tf.constant(1) + 1\n"  # initializes the devices: 'failed call to cuInit' without GPU
+           "subprocess.run([sys.executable, '-c', 'import electra_tf, tensorflow as tf; "
+           "tf.constant(1) + 1'], check=True)\n")
+
+
+def run(**env):
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("TF_CPP_MIN_LOG_LEVEL", "ELECTRA_TF_QUIET_LOGS")}
+    return subprocess.run([sys.executable, "-c", SNIPPET], env={**base, **env},
+                          capture_output=True, text=True, timeout=300, check=True).stderr
+
+
+def test_tensorflow_start_up_logs_are_quiet_by_default_in_every_process():
+    assert not TF_LINE.findall(run()), run()
+
+
+def test_a_log_level_the_user_sets_wins():
+    assert TF_LINE.findall(run(TF_CPP_MIN_LOG_LEVEL="0"))
