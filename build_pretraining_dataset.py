@@ -76,8 +76,9 @@ def main(argv: list[str]) -> int:
         word_segmenter=FLAGS.word_segmenter)
     info = preprocess.build(FLAGS.input, vocab, FLAGS.output_dir, options)
     print(f"{info['train_examples']} train / {info['eval_examples']} eval examples, "
-          f"{info['tokens']} tokens ({100 * info['unk_share']:.2f}% [UNK]), rows "
-          f"{100 * info['row_fill']:.0f}% full, "
+          f"{info['tokens']} tokens ({100 * info['unk_share']:.2f}% [UNK], "
+          f"{100 * info['truncated_tokens'] / max(1, info['tokens']):.1f}% cut by the row length),"
+          f" rows {100 * info['row_fill']:.0f}% full, "
           f"{info['tokens_per_second']} tokens/s -> {FLAGS.output_dir}")
     for i, text in enumerate(preprocess.example_texts(FLAGS.output_dir, vocab), start=1):
         print(f"example {i}: {text}")
