@@ -16,10 +16,26 @@ def run(main: Callable, errors: tuple[type[BaseException], ...],
 
     script = os.path.basename(sys.argv[0])
     try:
-        app.run(main)
+        app.run(lambda argv: main(_short_log_lines(argv)))
     except errors as e:
         print(f"{script}: error: {e}", file=sys.stderr)
         sys.exit(2)
     except stopped as e:
         print(f"{script}: stopped: {e}", file=sys.stderr)
         sys.exit(1)
+
+
+def _short_log_lines(argv: list[str]) -> list[str]:
+    """Log lines as '09:14:29 step 250/1500 ...' (warnings 'W 09:14:29 ...'), not absl's
+    'I1201 09:14:29.432704 140534251084672 pretraining.py:269] step ...'. Returns argv."""
+    import logging
+
+    from absl import logging as absl_logging
+
+    class Short(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            line = super().format(record)
+            return line if record.levelno < logging.WARNING else f"{record.levelname[0]} {line}"
+
+    absl_logging.get_absl_handler().setFormatter(Short("%(asctime)s %(message)s", "%H:%M:%S"))
+    return argv

@@ -25,3 +25,20 @@ def test_tensorflow_start_up_logs_are_quiet_by_default_in_every_process():
 
 def test_a_log_level_the_user_sets_wins():
     assert TF_LINE.findall(run(TF_CPP_MIN_LOG_LEVEL="0"))
+
+
+def test_command_lines_log_a_time_and_the_message(tmp_path):
+    from helpers import write_corpus, write_vocab
+
+    corpus = tmp_path / "corpus.txt"
+    write_corpus(corpus, docs=20)
+    vocab = write_vocab(tmp_path).path
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, os.path.join(root, "build_pretraining_dataset.py"), f"--input={corpus}",
+         f"--output_dir={tmp_path / 'out'}", f"--vocab_file={vocab}", "--max_seq_length=32"],
+        capture_output=True, text=True, timeout=300, check=True)
+    wrote = [line for line in result.stderr.splitlines() if "wrote" in line]
+    # '09:14:29 wrote 12 train ...', not absl's 'I1201 09:14:29.432704 1405... preprocess.py:303]'
+    assert wrote and all(re.match(r"\d\d:\d\d:\d\d wrote \d+ train", line) for line in wrote), (
+        result.stderr[-2000:])
