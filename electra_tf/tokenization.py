@@ -151,14 +151,20 @@ def learn_vocab(text_files: list[str], vocab_size: int, output_path: str,
         clean_text=True, handle_chinese_chars=True, strip_accents=lower_case,
         lowercase=lower_case)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=list(SPECIAL_TOKENS),
-                                        continuing_subword_prefix="##", show_progress=False)
 
     def lines():
         for path in text_files:
             yield from read_lines(path)
 
+    # The trainer numbers the "##c" pieces in a hash map's order, which changes from process to
+    # process, and breaks ties between equally frequent merges by those numbers: the same text
+    # gave vocabularies of 5,799-5,805 tokens (huggingface/tokenizers#1794). Given up front,
+    # with the special tokens, in sorted order, every piece has a fixed number. They are then
+    # listed right after the special tokens; the set learned is what the trainer would learn.
+    pieces = [f"##{c}" for c in sorted(_continuing_characters(lines(), tokenizer))]
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=list(SPECIAL_TOKENS) + pieces,
+                                        continuing_subword_prefix="##", show_progress=False)
     tokenizer.train_from_iterator(lines(), trainer)
     by_id = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
     tokens = [t for t, _ in by_id]
@@ -166,6 +172,20 @@ def learn_vocab(text_files: list[str], vocab_size: int, output_path: str,
         raise VocabError(f"{output_path}: learned no tokens from {text_files} (empty corpus?)")
     write_atomic(output_path, "".join(t + "\n" for t in tokens).encode("utf-8"))
     return load_vocab(output_path)
+
+
+def _continuing_characters(lines, tokenizer, chunk: int = 10_000) -> set[str]:
+    """The characters that follow another inside a word (after the tokenizer's normalization
+    and BERT's pre-tokenization): those the trainer makes "##" pieces of."""
+    import itertools
+
+    found: set[str] = set()
+    lines = iter(lines)
+    while block := list(itertools.islice(lines, chunk)):
+        text = tokenizer.normalizer.normalize_str("\n".join(block))
+        words = tokenizer.pre_tokenizer.pre_tokenize_str(text)
+        found.update("".join(word[1:] for word, _ in words))
+    return found
 
 
 def read_lines(path: str, errors: str = "replace"):

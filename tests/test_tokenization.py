@@ -3,6 +3,7 @@
 import re
 import unicodedata
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import ZH_TEXTS, zh_vocab
@@ -264,3 +265,22 @@ def test_chinese_ids_equal_bert_tokenizer_on_real_text(shared_dir, tmp_path, low
     assert not wrong, (len(wrong), wrong[:3])
     full_width = vocab.id("，")
     assert (ours.flat_values.numpy() == full_width).sum() > 1000
+
+
+def test_the_learned_vocabulary_is_the_same_in_every_process(tmp_path):
+    # Many merges tie (every word twice): the trainer's own order for them changes from process
+    # to process unless the "##" pieces are numbered up front.
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    letters = list("abcdefghij0123456789")
+    words = ["".join(rng.choice(letters, rng.integers(3, 9))) for _ in range(3000)]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(" ".join(words[i:i + 10]) for i in range(0, 3000, 10)) * 2)
+    code = ("import sys; from electra_tf import tokenization; "
+            "print(tokenization.learn_vocab([sys.argv[1]], 800, sys.argv[2]).sha256)")
+    hashes = {subprocess.run([sys.executable, "-c", code, str(corpus), str(tmp_path / f"v{i}")],
+                             capture_output=True, text=True, check=True).stdout
+              for i in range(4)}
+    assert len(hashes) == 1, hashes
