@@ -249,11 +249,20 @@ NER = [(["John", "Smith", "lives", "in", "Paris", "."], ["B-PER", "I-PER", "O", 
 
 def sigterm_when(command: list[str], marker: str, timeout: float = 300) -> tuple[int, str]:
     """Runs `command`, sends it SIGTERM once a line of its stderr holds `marker` (training
-    runs), waits for it: (exit code, the rest of stderr)."""
+    runs), waits for it: (exit code, the rest of stderr). Fails, naming the marker, when no
+    line holds it within `timeout` seconds (the run is killed, not left running)."""
+    import time
+
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline, seen = time.monotonic() + timeout, []
     for line in proc.stderr:
         if marker in line:
             break
+        seen.append(line)
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"no stderr line held {marker!r} in {timeout} s: "
+                                 + "".join(seen[-20:]))
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=timeout)
     return proc.returncode, err

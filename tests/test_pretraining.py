@@ -117,7 +117,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_zero(data, tmp_path):
     code, err = sigterm_when([sys.executable, os.path.join(ROOT, "run_pretraining.py"),
                               f"--flagfile={flagfile}", "--train_steps=100000", "--eval_files=",
                               "--save_every=100000", "--log_every=10",
-                              f"--model_dir={tmp_path}"], "] step ")
+                              f"--model_dir={tmp_path}"], "/100000  loss")
     assert code == 0, err[-2000:]
     step = int(tf.train.latest_checkpoint(str(tmp_path)).rsplit("-", 1)[1])
     assert step >= 10 and "SIGTERM" in err
