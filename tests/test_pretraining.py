@@ -52,7 +52,7 @@ def test_flagfile_run_learns_and_writes_logs_eval_and_checkpoints(data, tmp_path
     _, flagfile = data
     result = run(f"--flagfile={flagfile}", f"--model_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
-    lines = [ln for ln in result.stderr.splitlines() if "] step " in ln]
+    lines = [ln for ln in result.stderr.splitlines() if re.match(r"\d\d:\d\d:\d\d step ", ln)]
     assert len(lines) == 3 and all("ETA" in ln for ln in lines)
     for ln in lines:  # real (non-padding) tokens per second beside sequences per second
         seqs = float(re.search(r"([\d.]+) seq/s", ln).group(1))
@@ -282,7 +282,7 @@ def test_masked_lm_baseline_trains_and_its_encoder_loads_for_fine_tuning(data, t
                  "--eval_files=")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "far from" not in result.stderr  # first loss near ln V, not ln V + 50 ln 2
-    lines = [ln for ln in result.stderr.splitlines() if "] step " in ln]
+    lines = [ln for ln in result.stderr.splitlines() if re.match(r"\d\d:\d\d:\d\d step ", ln)]
     mlm = [float(ln.split(" mlm ")[1].split()[0]) for ln in lines]
     total = [float(ln.split("loss ")[1].split()[0]) for ln in lines]
     assert total == mlm and mlm[-1] < mlm[0]
