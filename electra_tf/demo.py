@@ -342,8 +342,8 @@ def _summary(curves, results, predictions, times, out, png, precision, language)
         print(f"  {label:>4s} {p:.2f}  {text}")
     print(f"written under {out}: data/ (vocab.txt, shards), pretrain/ (checkpoints, "
           f"TensorBoard), finetune/ (results.json), saved_model/, {os.path.basename(png)}")
-    guide = ("docs/quickstart.zh.md" if language == "zh" else "README.md -> 'Your corpus to "
-             "shards', 'Pretraining', 'Fine-tuning', 'Export and serving'")
+    guide = ("docs/quickstart.zh.md" if language == "zh" else
+             "docs/data.md, docs/pretraining.md, docs/finetuning.md, docs/serving.md")
     print(f"next: {guide}; tensorboard --logdir {out}/pretrain")
     return {"pretraining_last": last, "dev_accuracy": arms["pretrained"]["dev_accuracy"],
             "dev_metrics": dev, "test_accuracy": arms["pretrained"]["test_accuracy"],

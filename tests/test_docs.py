@@ -1,21 +1,44 @@
-"""The README's ```python examples run as written (```py ones need files that earlier
-commands write, e.g. an exported model)."""
+"""The documentation's ```python examples run as written (```py ones need files that earlier
+commands write, e.g. an exported model), its links point at files that exist, and every flag
+its commands give a script exists."""
 
 import pathlib
 import re
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "bench" / "README.md",
+        ROOT / "experiments" / "README.md"]
 
 
-def test_readme_python_blocks_run(capsys):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks, "README has no python example"
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), {})
+def test_python_blocks_run(capsys):
+    blocks = [(doc, block) for doc in DOCS
+              for block in re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)]
+    assert blocks, "the docs have no python example"
+    for doc, block in blocks:
+        exec(compile(block, str(doc), "exec"), {})
     assert "corrupted_ids" in capsys.readouterr().out
 
 
-DOCS = [README, *sorted((README.parent / "docs").glob("*.md"))]
+def prose(text: str) -> str:
+    """The text without code blocks and inline code."""
+    return re.sub(r"`[^`\n]*`", "", re.sub(r"```.*?```", "", text, flags=re.S))
+
+
+def test_relative_links_resolve():
+    links = [(doc, target) for doc in DOCS
+             for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", prose(doc.read_text()))]
+    assert len(links) > 10
+    broken = [f"{doc.relative_to(ROOT)}: {target}" for doc, target in links
+              if not (doc.parent / target).exists()]
+    assert not broken, broken
+
+
+def test_readme_is_a_page_not_a_notebook():
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 120, len(lines)
+    assert not [line for line in lines if re.search(r"(?<![\w/])#\d+\b", line)], \
+        "internal issue numbers in README.md"
 SCRIPTS = ("build_pretraining_dataset.py", "run_pretraining.py", "run_finetuning.py",
            "export_model.py", "convert_checkpoint.py")
 

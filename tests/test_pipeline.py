@@ -46,6 +46,35 @@ def test_batches_are_masked_with_fixed_shapes(shards):
     assert (batch["input_ids"].numpy() == vocab.mask_id).any()
 
 
+def test_shards_in_the_official_and_nvidia_layout_are_read(shards, tmp_path):
+    """The authors' builder and NVIDIA's TF2 copy of it write the same records: one
+    tf.train.Example of three int64 features, unpadded file names pretrain_data.tfrecord-<i>-of-<n>;
+    rows shorter than L (NVIDIA: 5% get a random target length) padded with 0."""
+    _, vocab, spec = shards
+    rng = np.random.default_rng(0)
+    written = []
+    for i in range(3):
+        with tf.io.TFRecordWriter(str(tmp_path / f"pretrain_data.tfrecord-{i}-of-3")) as w:
+            for _ in range(6):
+                a, b = int(rng.integers(3, 12)), int(rng.integers(0, 12))
+                ids = [vocab.cls_id, *rng.integers(10, vocab.size, a), vocab.sep_id]
+                segments = [0] * len(ids)
+                if b:
+                    ids += [*rng.integers(10, vocab.size, b), vocab.sep_id]
+                    segments += [1] * (b + 1)
+                pad = L - len(ids)
+                row = {"input_ids": ids + [0] * pad, "input_mask": [1] * len(ids) + [0] * pad,
+                       "segment_ids": segments + [0] * pad}
+                feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=v))
+                           for k, v in row.items()}
+                w.write(tf.train.Example(features=tf.train.Features(feature=feature))
+                        .SerializeToString())
+                written.append(tuple(row["input_ids"]))
+    ds = pipeline.pretraining_dataset(str(tmp_path / "pretrain_data*"), 6, L, spec, seed=0,
+                                      training=False)
+    assert sorted(original_rows(ds)) == sorted(written)
+
+
 def interleave_determinism(ds) -> set[str]:
     """The `deterministic` attribute of every parallel interleave in the dataset's graph."""
     graph = tf.compat.v1.GraphDef.FromString(ds._as_serialized_graph().numpy())

@@ -161,7 +161,7 @@ def test_casing_mismatch_is_told_from_the_vocabulary(tmp_path):
 
 def test_casing_is_told_right_on_real_vocabularies(shared_dir, tmp_path):
     """bert-base-uncased has 2 of 30,522 tokens with upper-case letters; a cased vocabulary
-    learned from the shared corpus about a fifth (the README quotes both)."""
+    learned from the shared corpus about a fifth (docs/data.md quotes both)."""
     uncased = tokenization.load_vocab(str(shared_dir / "data" / "vocab" / "bert-base-uncased.txt"))
     assert tokenization.casing_mismatch(uncased, lower_case=True) is None
     assert "(0.0068% of its tokens" in tokenization.casing_mismatch(uncased, lower_case=False)
