@@ -6,6 +6,8 @@ import os
 import sys
 from collections.abc import Callable
 
+from electra_tf import QUIET
+
 
 def run(main: Callable, errors: tuple[type[BaseException], ...],
         stopped: tuple[type[BaseException], ...] = ()) -> None:
@@ -37,5 +39,21 @@ def _short_log_lines(argv: list[str]) -> list[str]:
             line = super().format(record)
             return line if record.levelno < logging.WARNING else f"{record.levelname[0]} {line}"
 
-    absl_logging.get_absl_handler().setFormatter(Short("%(asctime)s %(message)s", "%H:%M:%S"))
+    handler = absl_logging.get_absl_handler()
+    handler.setFormatter(Short("%(asctime)s %(message)s", "%H:%M:%S"))
+    if QUIET:
+        handler.addFilter(_not_library_info)
     return argv
+
+
+_LIBRARIES = tuple(f"{os.sep}{name}{os.sep}" for name in ("tensorflow", "keras", "tf_keras"))
+
+
+def _not_library_info(record) -> bool:
+    """False for TensorFlow's and Keras's own INFO lines that reach absl's handler
+    ("Sharding callback duration: 170 microseconds" at every checkpoint): quiet unless the user
+    set TF_CPP_MIN_LOG_LEVEL. Their warnings and errors still show."""
+    import logging
+
+    return record.levelno >= logging.WARNING or not any(
+        lib in record.pathname for lib in _LIBRARIES)

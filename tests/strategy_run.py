@@ -5,7 +5,7 @@ before TensorFlow starts). Every strategy sees the same global batches, split co
 replica r of R gets rows [r * B/R, (r + 1) * B/R) of each global batch, so with the
 batch-position-aware seeds of the training loop all strategies should compute the same step.
 
-  python tests/strategy_run.py --strategy mirrored --steps 4 --out /tmp/m.npz
+  python tests/strategy_run.py --strategy mirrored --steps 4 --out runs/strategy_mirrored.npz
 """
 
 from __future__ import annotations

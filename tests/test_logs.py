@@ -42,3 +42,19 @@ def test_command_lines_log_a_time_and_the_message(tmp_path):
     # '09:14:29 wrote 12 train ...', not absl's 'I1201 09:14:29.432704 1405... preprocess.py:303]'
     assert wrote and all(re.match(r"\d\d:\d\d:\d\d wrote \d+ train", line) for line in wrote), (
         result.stderr[-2000:])
+
+
+def test_tensorflow_info_lines_through_absl_are_dropped_but_ours_and_warnings_stay(capfd):
+    """TF's checkpoint saver logs 'Sharding callback duration: ... microseconds' through absl
+    at every save; our progress lines go through absl too."""
+    import logging
+
+    from electra_tf import cli
+
+    def record(path, level=logging.INFO):
+        return logging.LogRecord("absl", level, path, 1, "message", (), None)
+
+    tf_file = os.path.join("site-packages", "tensorflow", "python", "checkpoint", "saver.py")
+    assert not cli._not_library_info(record(tf_file))
+    assert cli._not_library_info(record(tf_file, logging.WARNING))
+    assert cli._not_library_info(record(os.path.join("electra_tf", "pretraining.py")))
