@@ -28,7 +28,9 @@ markup lines: on repaired text a chapter may end with a line the next one repeat
 Glued words, three rules, applied in this order, each a place where the Bible's text always
 has a space:
 1. a letter, then , ; : . ? or !, then a letter ("conceived,and", "world.The");
-2. a possessive "’s" or a negative "n’t" run into the next word ("Yahweh’sword", "won’tmove");
+2. a possessive "’s" or a negative "n’t" run into the next word ("Yahweh’sword", "won’tmove"),
+   and a lower-case letter followed by a capital inside a word ("ofZamoth", "ChristJesus": no
+   word of this text has one);
 3. a word that is no English word, is rare in this text (at most 3 times, any casing) and
    splits into two words that each occur at least 3 times on their own ("ofthe" -> "of the",
    "Godcreated" -> "God created", "LordYahweh" -> "Lord Yahweh"); of several splits, the one
@@ -67,6 +69,7 @@ companionships floodwaters manan masterbuilder myrrha rulership sata spearmen
 _WORD = re.compile(r"[A-Za-z]+")
 _PUNCT_GLUE = re.compile(r"(?<=[A-Za-z])([,;:.?!])(?=[A-Za-z])")
 _CLITIC_GLUE = re.compile(r"(?<=[A-Za-z])(’s|(?<=n)’t)(?=[a-z]{2,})")
+_CAMEL_GLUE = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
 _MARKUP = re.compile(r"^\s*<")
@@ -111,8 +114,8 @@ def english_words() -> frozenset[str]:
 
 
 def repair_punctuation(text: str) -> str:
-    """Rules 1 and 2: a space after glued punctuation and glued clitics."""
-    return _CLITIC_GLUE.sub(r"\1 ", _PUNCT_GLUE.sub(r"\1 ", text))
+    """Rules 1 and 2: a space after glued punctuation and clitics, and inside "ofZamoth"."""
+    return _CAMEL_GLUE.sub(" ", _CLITIC_GLUE.sub(r"\1 ", _PUNCT_GLUE.sub(r"\1 ", text)))
 
 
 def glued_words(text: str, english: frozenset[str]) -> dict[str, tuple[str, str]]:
@@ -159,10 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     repaired, splits = repair(text, english_words())
     lines = sum(len(doc) for doc in chapters(text))
     dropped = lines - sum(len(doc) for doc in chapters(repaired))
-    punctuation = len(_PUNCT_GLUE.findall(text)) + len(_CLITIC_GLUE.findall(text))
+    punctuation = sum(len(rule.findall(text)) for rule in (_PUNCT_GLUE, _CLITIC_GLUE, _CAMEL_GLUE))
     glued = sum(len(re.findall(rf"\b{w}\b", text)) for w in splits)
     print(f"{args.file}: {dropped} of {lines} lines are repeated headings or markup; "
-          f"{punctuation} glued punctuation marks, {glued} glued words ({len(splits)} distinct)")
+          f"{punctuation} places of rules 1-2, {glued} glued words ({len(splits)} distinct)")
     if args.check:
         for word, (first, second) in sorted(splits.items()):
             print(f"  {word} -> {first} {second}")

@@ -38,13 +38,15 @@ def test_glued_words_and_punctuation_are_separated():
     english = frozenset({"outcome", "the", "of", "and", "god", "created", "heavens"})
     line = "God created the heavens and the earth; God saw the outcome of the light and the dark."
     text = "\n".join([line] * 3 + ["In the beginning, Godcreated the heavens,and ofthe earth.",
-                                  "The king’sfriends won’tmove; it’s his.", "Aman came."])
+                                  "The king’sfriends won’tmove; it’s his.", "Aman came.",
+                                  "the sons ofZamoth, ChristJesus"])
     repaired, splits = repair_web.repair(text, english)
     assert splits == {"Godcreated": ("God", "created"), "ofthe": ("of", "the")}
     assert repaired.splitlines()[3:] == [
         "In the beginning, God created the heavens, and of the earth.",
         "The king’s friends won’t move; it’s his.",  # "it’s his" was never glued
-        "Aman came."]  # a name: no English word, but its halves "A" and "man" are too rare here
+        "Aman came.",  # a name: no English word, but its halves "A" and "man" are too rare here
+        "the sons of Zamoth, Christ Jesus"]
     assert "outcome" in repaired  # an English word stays whole
 
 
