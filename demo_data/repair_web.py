@@ -70,8 +70,6 @@ _WORD = re.compile(r"[A-Za-z]+")
 _PUNCT_GLUE = re.compile(r"(?<=[A-Za-z])([,;:.?!])(?=[A-Za-z])")
 _CLITIC_GLUE = re.compile(r"(?<=[A-Za-z])(’s|(?<=n)’t)(?=[a-z]{2,})")
 _CAMEL_GLUE = re.compile(r"(?<=[a-z])(?=[A-Z])")
-
-
 _MARKUP = re.compile(r"^\s*<")
 _ONE_CAPITALIZED_WORD = re.compile(r"^[A-Z]+$")
 

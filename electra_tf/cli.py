@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -30,8 +31,6 @@ def run(main: Callable, errors: tuple[type[BaseException], ...],
 def _short_log_lines(argv: list[str]) -> list[str]:
     """Log lines as '09:14:29 step 250/1500 ...' (warnings 'W 09:14:29 ...'), not absl's
     'I1201 09:14:29.432704 140534251084672 pretraining.py:269] step ...'. Returns argv."""
-    import logging
-
     from absl import logging as absl_logging
 
     class Short(logging.Formatter):
@@ -49,11 +48,9 @@ def _short_log_lines(argv: list[str]) -> list[str]:
 _LIBRARIES = tuple(f"{os.sep}{name}{os.sep}" for name in ("tensorflow", "keras", "tf_keras"))
 
 
-def _not_library_info(record) -> bool:
+def _not_library_info(record: logging.LogRecord) -> bool:
     """False for TensorFlow's and Keras's own INFO lines that reach absl's handler
     ("Sharding callback duration: 170 microseconds" at every checkpoint): quiet unless the user
     set TF_CPP_MIN_LOG_LEVEL. Their warnings and errors still show."""
-    import logging
-
     return record.levelno >= logging.WARNING or not any(
         lib in record.pathname for lib in _LIBRARIES)
