@@ -103,3 +103,19 @@ def test_streams_are_named_and_keep_the_batch_position():
     assert len(keys) == len(rng.PURPOSES) and tuple(SEED.numpy()) not in keys
     with pytest.raises(ValueError, match="unknown random stream"):
         rng.stream(SEED, "typo")
+
+
+@pytest.mark.parametrize("last", [6, 5])
+def test_16_bit_draws_keep_the_batch_layout_and_are_uniform(last):
+    # dropout's keep decisions use 16 bits (half the Philox work); each example must still
+    # draw the same numbers however the global batch is split, eagerly and under XLA
+    whole = rng.bits16([6, last], rng.batch_seed(SEED, 0, 6)).numpy()
+    assert whole.dtype == np.uint16 and whole.shape == (6, last)
+    parts = [rng.bits16([2, last], rng.batch_seed(SEED, 2 * i, 2)).numpy() for i in range(3)]
+    np.testing.assert_array_equal(whole, np.concatenate(parts))
+    xla = tf.function(lambda: rng.bits16([2, last], rng.batch_seed(SEED, 2, 2)),
+                      jit_compile=True)
+    np.testing.assert_array_equal(xla().numpy(), whole[2:4])
+    many = rng.bits16([300, 333], SEED).numpy().astype(np.float64) / 2**16
+    assert abs(many.mean() - 0.5) < 0.005 and abs((many < 0.1).mean() - 0.1) < 0.005
+    assert len(np.unique(rng.bits16([4, 2], SEED).numpy())) == 8  # both halves used
