@@ -9,6 +9,7 @@ import time
 import tensorflow as tf
 
 import electra_tf  # noqa: F401  (before TF: sets its oneDNN option)
+from electra_tf.machine import describe
 
 
 def matmul_peak_gflops(dtype: tf.DType, n: int = 2048, repeats: int = 10) -> float:
@@ -27,3 +28,14 @@ def matmul_peak_gflops(dtype: tf.DType, n: int = 2048, repeats: int = 10) -> flo
 
 def emit(record: dict) -> None:
     print(json.dumps(record), flush=True)
+
+
+def machine_record() -> dict:
+    """{"machine": date, CPU and its bfloat16 flags, cores; both measured matmul peaks}."""
+    return {"machine": describe(),
+            "peak_gflops": {"float32": round(matmul_peak_gflops(tf.float32), 1),
+                            "bfloat16": round(matmul_peak_gflops(tf.bfloat16), 1)}}
+
+
+if __name__ == "__main__":  # the line bench/run_pretrain_step.sh starts its records with
+    emit(machine_record())

@@ -14,10 +14,13 @@ from collections import defaultdict
 
 def main(path: str) -> None:
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    errors = []
+    errors, machine = [], None
     with open(path) as f:
         for line in f:
             rec = json.loads(line)
+            if "machine" in rec:
+                machine = rec
+                continue
             name = rec.get("impl") or rec.get("peer")
             if rec.get("input") == "tfrecord pipeline":
                 name += " + TFRecord pipeline"
@@ -42,6 +45,9 @@ def main(path: str) -> None:
         if None not in fills:
             row["real_tokens_per_s"] = round(row["seq_per_s"] * row["seq"]
                                              * statistics.median(fills))
+        peak = (machine or {}).get("peak_gflops", {}).get(precision)
+        if peak and "model_gflops" in row:  # the share of the machine's own matmul peak
+            row["peak_gflops"], row["mfu"] = peak, round(row["model_gflops"] / peak, 3)
         summary.append(row)
     # ours = the full step with the input pipeline when measured, else the in-memory batch
     ours = {r["precision"]: r for r in summary if r["impl"] == "electra-tf"}
@@ -53,7 +59,13 @@ def main(path: str) -> None:
             row["ours_speedup"] = round(base["seq_per_s"] / row["seq_per_s"], 2)
             row["ours_first_step_ratio"] = round(row["first_step_s"] / base["first_step_s"], 2)
     with open(path.rsplit(".", 1)[0] + ".json", "w") as f:
-        json.dump({"medians": summary, "errors": errors}, f, indent=2)
+        json.dump({"machine": machine, "medians": summary, "errors": errors}, f, indent=2)
+    if machine:
+        m, peaks = machine["machine"], machine["peak_gflops"]
+        print(f"{m['date']}, {m['cpu']}, {m['cores']} cores, avx512_bf16: {m['avx512_bf16']}, "
+              f"amx_bf16: {m['amx_bf16']}; measured matmul peaks (2048 x 2048): float32 "
+              f"{peaks['float32']} GFLOP/s, bfloat16 {peaks['bfloat16']} GFLOP/s. MFU: model "
+              "GFLOP/s over the peak of the run's precision.\n")
     print("| implementation | precision | runs | seq/s (median) | real tok/s | MFU | peak RSS MB | "
           "first step s | ours: x faster | ours: first step x sooner |")
     print("|---|---|---|---|---|---|---|---|---|---|")
