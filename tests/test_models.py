@@ -350,3 +350,34 @@ def test_gelu_is_the_exact_gelu_and_its_derivative():
         tape.watch(xb)
         y = gelu(xb)
     assert tape.gradient(y, xb).dtype == tf.bfloat16
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_block_layer_norm_matches_keras_values_and_gradients(dtype):
+    # the encoder block's LayerNorm has its gradient written out; Keras' layer is the reference
+    from electra_tf.layers import _layer_norm
+
+    x = tf.random.normal([64, 48], seed=1) * 3 + 1
+    reference = keras.layers.LayerNormalization(epsilon=1e-12)
+    reference.build((None, 48))
+    reference.gamma.assign(tf.random.normal([48], seed=2))
+    reference.beta.assign(tf.random.normal([48], seed=3))
+    dy = tf.random.normal([64, 48], seed=4)
+    xd = tf.cast(x, dtype)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(xd)
+        gamma, beta = tf.identity(reference.gamma), tf.identity(reference.beta)
+        tape.watch([gamma, beta])
+        ours = _layer_norm(xd, gamma, beta, 1e-12)
+        theirs = reference(tf.cast(xd, tf.float32))  # float32 statistics in both
+    assert ours.dtype == dtype
+    tol = 1e-5 if dtype == "float32" else 2.0 ** -7
+    np.testing.assert_allclose(tf.cast(ours, tf.float32).numpy(), theirs.numpy(),
+                               rtol=tol, atol=tol * 4)
+    ours_grads = tape.gradient(ours, [xd, gamma, beta], output_gradients=tf.cast(dy, dtype))
+    theirs_grads = tape.gradient(theirs, [xd, reference.gamma, reference.beta],
+                                 output_gradients=dy)
+    for name, a, b in zip(("x", "gamma", "beta"), ours_grads, theirs_grads):
+        a, b = tf.cast(a, tf.float32).numpy(), tf.cast(b, tf.float32).numpy()
+        scale = np.abs(b).max()
+        np.testing.assert_allclose(a, b, atol=tol * 4 * scale, err_msg=name)
