@@ -92,7 +92,8 @@ def main() -> None:
             by_kind[kind_of(row["type"])] += row["total_self_time"]
     busy = sum(by_kind.values())
     cpu = describe()
-    record = {"size": a.size, "batch": a.batch, "seq": a.seq, "precision": a.precision,
+    record = {"date": cpu["date"], "size": a.size, "batch": a.batch, "seq": a.seq,
+              "precision": a.precision,
               "jit_compile": a.jit_compile, "steps": a.steps, "cpu": cpu["cpu"],
               "avx512_bf16": cpu["avx512_bf16"], "amx_bf16": cpu["amx_bf16"],
               "busy_ms_per_step": round(busy / 1e3 / a.steps, 1),
