@@ -15,6 +15,7 @@ from electra_tf.models import build_pretrainer
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
 import embedding_frequency  # noqa: E402
+import zh_ner  # noqa: E402
 
 
 def saved_run(directory):
@@ -137,3 +138,24 @@ def test_testament_task_labels_by_the_first_new_testament_chapter(tmp_path):
         f.write("In the beginning God created the heavens and the earth.\n")
     with pytest.raises(ValueError, match="bible.txt.gz: expected one chapter opening"):
         testament_task.labelled_lines(str(corpus), min_words=8)
+
+
+def test_zh_ner_reads_held_out_metrics_from_a_pretraining_log(tmp_path):
+    log = tmp_path / "pretrain.log"
+    log.write_text(
+        "16:51:12 step 500/1500  loss 25.051  auc 0.627\n"
+        "16:51:14 eval at step 500: loss 25.29  mlm_loss 5.743  disc_auc 0.5743  "
+        "disc_base_ratio 0.9767\n"
+        "16:55:02 eval at step 1500: loss 24.1  mlm_loss 5.5  disc_auc 0.61  "
+        "disc_base_ratio 0.95\n")
+    evals = zh_ner.eval_lines(log)
+    assert list(evals) == ["500", "1500"]
+    assert evals["500"] == {"loss": 25.29, "mlm_loss": 5.743, "disc_auc": 0.5743,
+                            "disc_base_ratio": 0.9767}
+    report = {"date": "d", "cpu": "c", "cores": 2, "commands": {"pretrain": "python x"},
+              "pretraining_eval": evals,
+              "ner": {"random": {"median": {"f1": 0.5, "test_f1": 0.4},
+                                 "seeds": {"0": {"f1": 0.5}, "1": {"f1": 0.6}}}}}
+    text = zh_ner.markdown(report)
+    assert "held out at step 1500: loss 24.100, mlm_loss 5.500" in text
+    assert "| random | 0.500 | 0.500 / 0.600 | 0.400 |" in text
