@@ -164,8 +164,9 @@ def resolve_recipe(model, spec) -> tuple[float, float, float]:
               (FLAGS.layerwise_decay, decay), "epochs": (FLAGS.epochs, float(spec.epochs))}
     text = ", ".join(f"{k} {given:g} (given)" if given else f"{k} {default:g}"
                      for k, (given, default) in chosen.items())
-    logging.info("fine-tuning defaults of the nearest published size, %s (this model: %d "
-                 "layers x %d hidden; epochs: the task's): %s", size, model.num_layers,
+    kind = "this project's preset" if size == "tiny" else "published size"  # tiny is ours
+    logging.info("fine-tuning defaults of the nearest %s, %s (this model: %d layers x %d "
+                 "hidden; epochs: the task's): %s", kind, size, model.num_layers,
                  model.hidden_size, text)
     return tuple(given or default for given, default in chosen.values())
 def resolve_task():

@@ -336,6 +336,9 @@ def test_defaults_come_from_the_checkpoints_shape_and_are_logged(vocab, tmp_path
         script.resolve_model()
     script = finetuning_flags("--model_size=base")  # no checkpoint: the preset, its defaults
     assert script.resolve_recipe(script.resolve_model(), spec)[:2] == (1e-4, 0.8)
+    tiny = finetuning_flags("--model_size=tiny")  # our own preset is not called published
+    tiny.resolve_recipe(tiny.resolve_model(), spec)
+    assert "nearest this project's preset, tiny (this model: " in logged[-1]
 
 
 def test_vocab_size_follows_the_vocab_file_unless_the_checkpoint_or_config_sets_it(
