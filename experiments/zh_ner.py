@@ -52,7 +52,8 @@ def eval_lines(log: Path) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shared_dir", default=str(ROOT.parent / "shared"))
+    p.add_argument("--shared_dir", default="../shared",
+                   help="the shared data's parent, relative to the project (the scripts run there)")
     p.add_argument("--work_dir", default="runs/zh_ner")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--pretrain_steps", type=int, default=1500)
@@ -62,7 +63,7 @@ def main() -> None:
     p.add_argument("--out", required=True, help="writes <out>.json and <out>.md")
     a = p.parse_args()
     zh = Path(a.shared_dir) / "data" / "zh"
-    if not (zh / "ner").is_dir():
+    if not (ROOT / zh / "ner").is_dir():
         sys.exit(f"{zh / 'ner'} not found: this experiment needs ../shared/data/zh")
     work = Path(a.work_dir)
     work.mkdir(parents=True, exist_ok=True)
