@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -101,7 +102,7 @@ def main() -> None:
         results[arm] = json.loads((out / "results.json").read_text())
     info = json.loads((data / "dataset_info.json").read_text())
     report = {**describe(), "arguments": vars(a),
-              "commands": {k: "python " + " ".join(v) for k, v in commands.items()},
+              "commands": {k: "python " + shlex.join(v) for k, v in commands.items()},
               "pretraining_data": {k: info[k] for k in info if not isinstance(info[k], dict)},
               "pretraining_eval": eval_lines(work / "pretrain.log"),
               "ner": {arm: {"median": r["median"], "seeds": r["seeds"]}
