@@ -57,10 +57,10 @@ def bits16(shape, seed: tf.Tensor) -> tf.Tensor:
     `bits`' per-example layout, since only the last dimension changes."""
     shape = tf.convert_to_tensor(shape, tf.int32)
     last = shape[-1]
-    drawn = bits(tf.concat([shape[:-1], [(last + 1) // 2]], 0), seed)  # [..., ceil(last/2)]
-    halves = tf.bitcast(drawn, tf.uint16)  # [..., ceil(last/2), 2]
-    paired = tf.reshape(halves, tf.concat([shape[:-1], [2 * ((last + 1) // 2)]], 0))
-    return paired[..., :last]
+    pairs = (last + 1) // 2
+    drawn = bits(tf.concat([shape[:-1], [pairs]], 0), seed)  # [..., pairs]
+    halves = tf.bitcast(drawn, tf.uint16)  # [..., pairs, 2]
+    return tf.reshape(halves, tf.concat([shape[:-1], [2 * pairs]], 0))[..., :last]
 
 
 def batch_seed(seed: tf.Tensor, first_example, examples) -> tf.Tensor:

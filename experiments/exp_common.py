@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from electra_tf import tokenization
@@ -13,6 +15,21 @@ def sentiment_spec() -> tasks.TaskSpec:
     label<TAB>text, no header."""
     return tasks.generic_spec("sentiment", "classification", "tsv", ("1",), "0",
                               has_header=False)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_script(args: list[str], log: Path) -> str:
+    """Runs one of the project's scripts from the project's root, its output to `log`;
+    returns the output."""
+    with open(log, "w") as f:
+        code = subprocess.run([sys.executable, *args], stdout=f, stderr=subprocess.STDOUT,
+                              cwd=ROOT).returncode
+    text = log.read_text()
+    if code:
+        raise RuntimeError(f"{' '.join(args[:2])} failed ({code}); see {log}")
+    return text
 
 
 def build_shards(corpus: Path, work: Path, vocab_size: int, length: int,

