@@ -20,6 +20,8 @@ import keras
 import numpy as np
 from exp_common import sentiment_spec
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from electra_tf import tokenization
 from electra_tf.checkpoints import initialize, resolve_checkpoint
@@ -39,9 +41,18 @@ def probe(model, enc) -> dict[str, float]:
     out = {"spread": float(seq[:, 1:10].reshape(-1, seq.shape[-1]).std(0).mean())}
     y = f["label_ids"]
     for name, x in pooled.items():
-        clf = LogisticRegression(max_iter=3000).fit(x[:1000], y[:1000])
-        out[f"probe_{name}"] = float(clf.score(x[1000:], y[1000:]))
+        out[f"probe_{name}"] = linear_probe(x, y)
     return out
+
+
+def linear_probe(x: np.ndarray, y: np.ndarray, train: int = 1000) -> float:
+    """[N, D] features, [N] labels -> accuracy on rows train: of a logistic regression fitted on
+    the first `train` rows. Features are standardized first: unscaled ones of ~0.01 (embedding
+    means) leave the default L2 penalty nothing to fit, and the probe would read the majority
+    class whatever they hold."""
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
+    clf.fit(x[:train], y[:train])
+    return float(clf.score(x[train:], y[train:]))
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from electra_tf.models import build_pretrainer
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
 import embedding_frequency  # noqa: E402
+import encoder_probe  # noqa: E402
 import zh_ner  # noqa: E402
 
 
@@ -159,3 +160,15 @@ def test_zh_ner_reads_held_out_metrics_from_a_pretraining_log(tmp_path):
     text = zh_ner.markdown(report)
     assert "held out at step 1500: loss 24.100, mlm_loss 5.500" in text
     assert "| random | 0.500 | 0.500 / 0.600 | 0.400 |" in text
+
+
+def test_linear_probe_reads_small_features():
+    """Word-embedding means are ~0.01 in size: the probe must still find a label they carry
+    (an unscaled logistic regression predicts the majority class on them)."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(1500) < 0.55).astype(np.int32)  # [N]
+    x = 0.005 * rng.normal(size=(1500, 16))  # [N, D]
+    x[:, 0] += 0.01 * (2 * y - 1)  # the label, one unit, at the features' own scale
+    majority = max(y[1000:].mean(), 1 - y[1000:].mean())
+    accuracy = encoder_probe.linear_probe(x, y)
+    assert accuracy > 0.9 and accuracy > majority + 0.3, (accuracy, majority)
