@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +45,27 @@ def build_shards(corpus: Path, work: Path, vocab_size: int, length: int,
     preprocess.build([str(corpus)], vocab, str(work / "shards"),
                      preprocess.BuildOptions(max_seq_length=length, num_shards=num_shards))
     return vocab
+
+
+def split_of(text: str) -> str:
+    """'train', 'dev' or 'test' (80/10/10) by a hash of the text: stable across runs."""
+    bucket = int(hashlib.md5(text.encode("utf-8")).hexdigest(), 16) % 10
+    return "test" if bucket == 0 else "dev" if bucket == 1 else "train"
+
+
+def write_task(output_dir: str, rows: list[tuple[str, str, str]], arguments: dict) -> dict:
+    """(split, label, text) rows -> output_dir/{train,dev,test}.tsv (`label<TAB>text`, no
+    header, like demo_data/sentiment) and counts.json; returns the counts per split and label."""
+    os.makedirs(output_dir, exist_ok=True)
+    counts: dict[str, dict[str, int]] = {}
+    files = {s: open(f"{output_dir}/{s}.tsv", "w", encoding="utf-8")
+             for s in ("train", "dev", "test")}
+    for split, label, text in rows:
+        files[split].write(f"{label}\t{text}\n")
+        counts.setdefault(split, {}).setdefault(label, 0)
+        counts[split][label] += 1
+    for f in files.values():
+        f.close()
+    with open(f"{output_dir}/counts.json", "w") as f:
+        json.dump({"arguments": arguments, "counts": counts}, f, indent=1)
+    return counts

@@ -23,6 +23,7 @@ import json
 import os
 
 import numpy as np
+from exp_common import split_of, write_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRST_NEW = "The book of the genealogy of Jesus Christ"
@@ -44,11 +45,6 @@ def labelled_lines(corpus: str, min_words: int) -> list[tuple[str, str]]:
     return rows
 
 
-def split_of(text: str) -> str:
-    bucket = int(hashlib.md5(text.encode("utf-8")).hexdigest(), 16) % 10
-    return "test" if bucket == 0 else "dev" if bucket == 1 else "train"
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,19 +60,8 @@ def main() -> None:
     keep = np.random.default_rng(a.seed).permutation(len(old))[:len(new)]
     chosen = sorted(new + [old[i] for i in keep], key=lambda r: hashlib.md5(
         r[0].encode("utf-8")).hexdigest())
-    os.makedirs(a.output_dir, exist_ok=True)
-    counts: dict[str, dict[str, int]] = {}
-    files = {s: open(f"{a.output_dir}/{s}.tsv", "w", encoding="utf-8")
-             for s in ("train", "dev", "test")}
-    for text, label in chosen:
-        split = split_of(text)
-        files[split].write(f"{label}\t{text}\n")
-        counts.setdefault(split, {}).setdefault(label, 0)
-        counts[split][label] += 1
-    for f in files.values():
-        f.close()
-    with open(f"{a.output_dir}/counts.json", "w") as f:
-        json.dump({"arguments": vars(a), "counts": counts}, f, indent=1)
+    counts = write_task(a.output_dir, [(split_of(text), label, text) for text, label in chosen],
+                        vars(a))
     print(json.dumps(counts))
 
 
