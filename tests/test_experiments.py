@@ -1,5 +1,7 @@
 """The diagnostic experiment scripts do what their results rely on."""
 
+import json
+import math
 import os
 import subprocess
 import sys
@@ -139,6 +141,86 @@ def test_testament_task_labels_by_the_first_new_testament_chapter(tmp_path):
         f.write("In the beginning God created the heavens and the earth.\n")
     with pytest.raises(ValueError, match="bible.txt.gz: expected one chapter opening"):
         testament_task.labelled_lines(str(corpus), min_words=8)
+
+
+def test_word_order_task_swaps_one_pair_of_neighbouring_words(tmp_path):
+    import word_order_task
+
+    rng = np.random.default_rng(0)
+    words = "the cat , sat on 12 mats".split()
+    for _ in range(50):
+        out = word_order_task.swap_neighbours(words, max_position=5, rng=rng)
+        moved = [i for i, (w, o) in enumerate(zip(words, out)) if w != o]
+        assert sorted(out) == sorted(words) and len(moved) == 2  # one swap, same words
+        assert moved[1] == moved[0] + 1 and moved[1] < 5  # neighbours, within max_position
+        assert "," not in (words[i] for i in moved)  # punctuation never moves
+    assert word_order_task.swap_neighbours(["好", "好", "。"], 5, rng) is None
+    chars = word_order_task.swap_neighbours(list("很好用。"), 10, rng)
+    assert chars[-1] == "。" and "".join(chars) != "很好用。"
+    tsv = tmp_path / "reviews.tsv"
+    tsv.write_text("pos\t房间很干净，服务也很好。\nneg\t太差\nneg\t房间很干净，价格贵\n",
+                   encoding="utf-8")
+    texts = word_order_task.source_texts([str(tsv)], 1, clauses=True, chars=True, min_units=4)
+    assert texts == ["房间很干净，", "服务也很好。"]  # clauses of >= 4, each once
+    rows = word_order_task.examples(texts, chars=True, max_position=24, seed=0)
+    for (_, label, text), original in zip(rows, texts):
+        assert (label == "written") == (text == original)
+    labels = [r[1] for r in word_order_task.examples([f"w{i} x{i} y{i}" for i in range(400)],
+                                                    False, 24, 0)]
+    assert 0.4 < labels.count("swapped") / 400 < 0.6
+    with pytest.raises(ValueError, match="reviews.tsv:1: expected a text in column 2"):
+        word_order_task.source_texts([str(tsv)], 2, clauses=False, chars=True, min_units=1)
+
+
+def test_word_order_probe_counts_order_and_scores_each_piece_masked(tmp_path):
+    import word_order_probe
+
+    model = saved_run(tmp_path / "run")
+    words = [f"w{i}" for i in range(59)]
+    (tmp_path / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    (tmp_path / "corpus.txt").write_text("w1 w2 w3 w4 w5 w6 w7 w8\n" * 20)
+    (tmp_path / "task.tsv").write_text("swapped\tw2 w1 w3 w4 w5 w6 w7 w8\n"
+                                       + "written\tw1 w2 w3 w4 w5 w6 w7 w8\n" * 3)
+    pairs = word_order_probe.text_pairs(str(tmp_path / "task.tsv"), False, 5, 24, 0)
+    assert len(pairs) == 3 and all(o == "w1 w2 w3 w4 w5 w6 w7 w8" != s for o, s in pairs)
+    row = [2, 6, 7, 8, 3]  # [CLS] w1 w2 w3 [SEP]
+    one_at_a_time = 0.0
+    for position in (1, 2, 3):
+        ids = np.array([row], np.int32)
+        ids[0, position] = 4  # [MASK]
+        logits = model.generator(ids, np.ones_like(ids), np.zeros_like(ids),
+                                 np.array([[position]], np.int32), training=False)
+        one_at_a_time += float(tf.nn.log_softmax(logits[0, 0])[row[position]])
+    assert word_order_probe.pseudo_log_likelihood(model, row, 8, 4) == pytest.approx(
+        one_at_a_time, rel=1e-5)
+    table = next(v for v in model.embeddings.weights if "position_embeddings" in v.path)
+    random_rows = word_order_probe.position_similarity(model)
+    assert abs(random_rows["cos_1_apart"]) < 0.2  # fresh rows: unrelated
+    i, f = np.arange(table.shape[0])[:, None], np.arange(table.shape[1] // 2)[None, :]
+    angles = i / 10.0 ** (f / 4)  # sinusoids: neighbours alike, distant positions less
+    table.assign(np.concatenate([np.sin(angles), np.cos(angles)], axis=1).astype(np.float32))
+    smooth = word_order_probe.position_similarity(model)
+    assert smooth["cos_1_apart"] > 0.8 > smooth["cos_10_apart"]
+    masked_lm = build_pretrainer(tiny_config(vocab_size=64).replace(pretrain={"objective": "mlm"}))
+    mlm_scores = [word_order_probe.pseudo_log_likelihood(masked_lm, r, 8, 4)
+                  for r in (row, [2, 7, 6, 8, 3])]  # a masked-LM run: its one network scores
+    assert np.isfinite(mlm_scores).all() and mlm_scores[0] != mlm_scores[1]
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "experiments", "word_order_probe.py"),
+         f"--run=r={tmp_path / 'run'}", f"--vocab_file={tmp_path / 'vocab.txt'}",
+         f"--task_file={tmp_path / 'task.tsv'}", f"--corpus={tmp_path / 'corpus.txt'}",
+         "--max_seq_length=16", f"--out={tmp_path / 'probe'}"],
+        capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    with open(tmp_path / "probe.json") as f:
+        result = json.load(f)
+    assert result["pairs"] == 3
+    assert result["prefers_original"]["bigram_counts"] == 1.0  # the counted order wins
+    assert set(result["prefers_original"]) == {"bigram_counts", "r_discriminator",
+                                               "r_generator"}
+    assert set(result["position_embeddings"]["r"]) == {"cos_1_apart", "cos_10_apart"}
+    assert result["unigram_entropy_nats"] == pytest.approx(math.log(8), abs=1e-3)
 
 
 def test_zh_ner_reads_held_out_metrics_from_a_pretraining_log(tmp_path):
