@@ -60,10 +60,10 @@ def finetune_ours(a, work: Path, init: str, name: str, seeds: int,
                 continue
             directory.mkdir(parents=True, exist_ok=True)
             run_script(["run_finetuning.py", *TASK_FLAGS, f"--data_dir={a.task_dir}",
-                 f"--vocab_file={model_dir()}/vocab.txt", f"--init_checkpoint={init}",
-                 f"--output_dir={directory}", f"--max_seq_length={a.max_seq_length}",
-                 f"--epochs={epochs or a.epochs}", f"--seed={seed}", "--num_seeds=1",
-                 "--log_every=50"], directory / "log.txt")
+                        f"--vocab_file={model_dir()}/vocab.txt", f"--init_checkpoint={init}",
+                        f"--output_dir={directory}", f"--max_seq_length={a.max_seq_length}",
+                        f"--epochs={epochs or a.epochs}", f"--seed={seed}", "--num_seeds=1",
+                        "--log_every=50"], directory / "log.txt")
         if not (directory / "run.json").exists():  # from the run's log (its driver may be gone)
             text = (directory / "log.txt").read_text()
             defaults = next(ln for ln in text.splitlines() if "fine-tuning defaults" in ln)
@@ -192,8 +192,8 @@ def pretrain(a, work: Path, shards: Path, name: str, init: str) -> dict:
                  f"--warmup_steps={a.pretrain_steps // 10}", "--log_every=50",
                  f"--eval_every={a.pretrain_steps}", "--eval_steps=20",
                  f"--save_every={a.pretrain_steps}", "--steps_per_loop=50"]
-        run_script(["run_pretraining.py", *flags, *([f"--init_checkpoint={init}"] if init else [])],
-            log)
+        init_flags = [f"--init_checkpoint={init}"] if init else []
+        run_script(["run_pretraining.py", *flags, *init_flags], log)
     if not end.exists():
         text = log.read_text()
         final = [ln.split("eval at step ", 1)[1] for ln in text.splitlines()
@@ -247,7 +247,7 @@ def main() -> None:
     init = work / "init"
     if "convert" in phases and not (init / "config.json").exists():
         run_script(["convert_checkpoint.py", "--source=hf", f"--input={model_dir()}",
-             f"--output_dir={init}"], work / "convert.log")
+                    f"--output_dir={init}"], work / "convert.log")
     report = {"date": datetime.date.today().isoformat(), "cpu": _cpu(),
               "command": "experiments/real_weights.py " + " ".join(
                   f"--{k}={v}" for k, v in vars(a).items()
