@@ -8,7 +8,8 @@ ner and chunk (CoNLL files), or `generic` for any TSV/CSV/JSON Lines task descri
 --task_type/--format/--text_columns/--label_column (or a --task_spec JSON file).
 The model's shape comes from the config.json next to --init_checkpoint (a pretraining run or
 a converted checkpoint), else from --model_size (default small) with --vocab_file's size as
-vocab_size; --config_json overrides it.
+vocab_size; --config_json overrides it. So does the heads' pooling (--pooling: [CLS] or the
+mean, as a converted sentence-transformers checkpoint records).
 Learning rate and layer-wise decay default to the published values of the size nearest to that
 shape (logged at the start); epochs to the task's. Results: <output_dir>/results.json
 (per-seed dev metrics and their median), seed_<n>/ (checkpoints, dev/test predictions).
@@ -30,6 +31,10 @@ flags.DEFINE_string("model_size", None, "Preset shape (tiny, small, base, large)
                     "--init_checkpoint has no config.json (default small); with one, it must "
                     "agree with it.")
 flags.DEFINE_string("config_json", None, "JSON {'model': {...}} overrides of the shape.")
+flags.DEFINE_enum("pooling", None, ["cls", "mean"], "What classification and regression "
+                  "heads read: the [CLS] vector or the mean over the text (default: the "
+                  "checkpoint's config.json, where a converted sentence-transformers model "
+                  "records its pooling; else cls).")
 # Generic tasks.
 flags.DEFINE_string("task_spec", None, "JSON task description (generic tasks): name, kind, "
                     "format, text_columns, label_column, has_header, labels, metrics, epochs.")
@@ -148,6 +153,11 @@ def resolve_model():
         if set(overrides) - {"model", "pretrain"}:
             raise ConfigError(f"{FLAGS.config_json}: expected a 'model' object")
         model.update(overrides.get("model", {}))
+    if FLAGS.pooling:
+        model["pooling"] = FLAGS.pooling
+    logging.info("pooling for classification and regression heads: %s (%s)",
+                 model.get("pooling", "cls"), "--pooling" if FLAGS.pooling else
+                 f"from {found[1]}" if found and "pooling" in found[0] else "the default")
     # Checked (unknown keys, types, values) by the one config code; the pretraining section
     # plays no part in fine-tuning: any length the positions allow.
     pretrain = {"max_seq_length": model.get("max_position_embeddings", 512)}

@@ -89,7 +89,9 @@ flagdefs.define(ModelConfig, {
     "attention_dropout": "Dropout on attention probabilities.",
     "initializer_range": "Standard deviation of the truncated normal initializers.",
     "layer_norm_eps": "LayerNorm epsilon.",
-}, unset=True)
+    "pooling": "What fine-tuning's classification and regression heads read, [CLS] or the "
+               "mean over the text; recorded in config.json, unused by pretraining.",
+}, unset=True, enums={"pooling": ["cls", "mean"]})
 
 
 def resolve_config():

@@ -41,6 +41,9 @@ def _fractions(cfg: Any, keys: tuple[str, ...], low_open: bool = True) -> None:
             _require(number and 0.0 <= value < 1.0, key, "a rate in [0, 1)", value)
 
 
+POOLINGS = ("cls", "mean")
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """The discriminator's shape; the generator's is derived from it (`generator_*` properties).
@@ -62,8 +65,13 @@ class ModelConfig:
     attention_dropout: float = 0.1
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-12
+    # How fine-tuning's classification and regression heads read one vector from the encoder:
+    # "cls", the [CLS] position (the authors' heads), or "mean", the masked mean over the text
+    # (what sentence-transformers checkpoints were trained with; their converter sets it).
+    pooling: str = "cls"
 
     def __post_init__(self) -> None:
+        _require(self.pooling in POOLINGS, "pooling", f"one of {POOLINGS}", self.pooling)
         _positive_ints(self, ("vocab_size", "embedding_size", "hidden_size", "num_layers",
                               "num_heads", "intermediate_size", "max_position_embeddings",
                               "type_vocab_size"))

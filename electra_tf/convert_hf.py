@@ -10,7 +10,8 @@ each with vocab.txt and tokenizer_config.json when a vocabulary is given, so
 In: an ELECTRA directory of any transformers class (ElectraForPreTraining, ElectraModel,
 ElectraForSequenceClassification, ...) and optionally the generator's (ElectraForMaskedLM); or
 a BERT-family one (BertModel, BertForMaskedLM, BertForPreTraining, ..., and the
-sentence-transformers layout with modules.json, whose Transformer module is read). A BERT
+sentence-transformers layout with modules.json, whose Transformer module is read and whose
+Pooling module, when it takes the [CLS] vector or the mean, sets the model's `pooling`). A BERT
 encoder is the discriminator's encoder with embedding size = hidden size; its pooler and
 pretraining heads are listed as skipped, and the discriminator head and generator start fresh
 (the generator `generator_fraction` wide, with its own `embeddings_project`), so
@@ -29,7 +30,7 @@ import tensorflow as tf
 
 from electra_tf import convert
 from electra_tf.atomic import write_atomic
-from electra_tf.config import SIZES, ModelConfig, nearest_size
+from electra_tf.config import POOLINGS, SIZES, ModelConfig, nearest_size
 from electra_tf.convert_tf1 import full_config
 from electra_tf.models import ElectraPretrainer, build_pretrainer
 from electra_tf.tokenization import Vocab
@@ -103,11 +104,12 @@ def save_hf_directory(model: ElectraPretrainer, output_dir: str, vocab: Vocab | 
     return paths
 
 
-def model_directory(path: str) -> tuple[str, tuple[str, ...]]:
+def model_directory(path: str) -> tuple[str, tuple[str, ...], str]:
     """The transformers model directory inside `path`: itself, or the Transformer module of a
-    sentence-transformers layout (modules.json). Returns it and the modules left out."""
+    sentence-transformers layout (modules.json). Returns it, the modules left out, and the
+    pooling the layout's Pooling module asks for ("cls" when there is none to follow)."""
     if not tf.io.gfile.exists(f"{path}/{SENTENCE_TRANSFORMERS}"):
-        return path, ()
+        return path, (), "cls"
     with tf.io.gfile.GFile(f"{path}/{SENTENCE_TRANSFORMERS}") as f:
         modules = json.load(f)
     # "models.Transformer" (older releases: "models.BERT") holds the encoder
@@ -116,9 +118,33 @@ def model_directory(path: str) -> tuple[str, tuple[str, ...]]:
         raise convert.ConversionError(f"{path}/{SENTENCE_TRANSFORMERS}: expected one "
                                       f"Transformer module, found {len(encoders)}")
     sub = encoders[0].get("path", "")
-    others = tuple(f"sentence-transformers {m['type'].rsplit('.', 1)[-1]} module"
-                   for m in modules if m is not encoders[0])
-    return (f"{path}/{sub}" if sub else path), others
+    pooling, others = "cls", []
+    for m in modules:
+        if m is encoders[0]:
+            continue
+        kind = m.get("type", "").rsplit(".", 1)[-1]
+        if kind == "Pooling":
+            mode = pooling_mode(f"{path}/{m.get('path', '')}".rstrip("/"))
+            if mode in POOLINGS:
+                pooling = mode
+                continue  # followed: fine-tuning heads read the text this way
+            kind = f"Pooling ({mode}: not one of {POOLINGS}; fine-tuning reads [CLS])"
+        others.append(f"sentence-transformers {kind} module")
+    return (f"{path}/{sub}" if sub else path), tuple(others), pooling
+
+
+def pooling_mode(module_dir: str) -> str:
+    """A sentence-transformers Pooling module's mode from its config.json: "cls", "mean", or
+    the name of another (max, weightedmean, lasttoken, mean_sqrt_len, or several at once)."""
+    config_path = f"{module_dir}/config.json"
+    if not tf.io.gfile.exists(config_path):
+        raise convert.ConversionError(f"{config_path}: not found (the Pooling module's "
+                                      "settings, named in modules.json)")
+    with tf.io.gfile.GFile(config_path) as f:
+        config = json.load(f)
+    modes = [k[len("pooling_mode_"):].removesuffix("_tokens").removesuffix("_token")
+             for k, on in sorted(config.items()) if k.startswith("pooling_mode_") and on is True]
+    return modes[0] if len(modes) == 1 else "+".join(modes) or "none"
 
 
 def _read_safetensors(path: str) -> dict[str, np.ndarray]:
@@ -237,12 +263,13 @@ def import_hf_directory(discriminator_dir: str, generator_dir: str | None = None
     """Builds our pretrainer from a transformers ELECTRA or BERT-family directory (and an
     ELECTRA generator's, optional) and loads it; the report lists what was skipped and what
     starts fresh."""
-    directory, modules = model_directory(discriminator_dir)
+    directory, modules, pooling = model_directory(discriminator_dir)
     disc_config, disc_state = read_hf_directory(directory)
     gen_config, gen_state = (read_hf_directory(generator_dir) if generator_dir
                              else (None, None))
     kind = disc_config.get("model_type")
-    cfg = config_from_hf(disc_config, gen_config, directory, generator_fraction)
+    cfg = dataclasses.replace(config_from_hf(disc_config, gen_config, directory,
+                                             generator_fraction), pooling=pooling)
     model = build_pretrainer(full_config(cfg))
     prefix = _base_prefix(disc_state, kind)
     name_fn = convert.rebased(convert.hf_name, "electra.", prefix)

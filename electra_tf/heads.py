@@ -5,6 +5,8 @@ Legend: B batch, L sequence length, H hidden size, C classes, K SQuAD beam (star
 Heads (official `get_prediction_module`s):
   classification: [CLS] vector -> dropout 0.1 (training) -> dense(C); no pooler.
   regression:     [CLS] vector -> dropout 0.1 (training) -> dense(1) (STS-B; MSE).
+                  With model_config.pooling "mean" both read the mean of the sequence over
+                  input_mask instead of [CLS] (a sentence-transformers checkpoint's pooling).
   tagging:        every position -> dropout 0.1 (training) -> dense(C); the loss reads only the
                   first sub-token of each word (labels elsewhere have weight 0).
   squad:          start = dense(1) over the sequence; end = dense(1)(dense(512, GELU)(
@@ -39,6 +41,17 @@ def answer_mask(input_mask: tf.Tensor, segment_ids: tf.Tensor) -> tf.Tensor:
     """[B, L] float32: 1 where an answer may start or end (context tokens and [CLS]), else 0."""
     mask = tf.cast(input_mask, tf.float32) * tf.cast(segment_ids, tf.float32)
     return tf.minimum(1.0, mask + tf.one_hot(0, tf.shape(mask)[1], dtype=tf.float32))
+
+
+def pooled(sequence: tf.Tensor, input_mask: tf.Tensor, pooling: str) -> tf.Tensor:
+    """sequence [B, L, H], input_mask [B, L] -> [B, H]: the [CLS] vector ("cls") or the mean
+    over the positions input_mask keeps ("mean", summed in float32)."""
+    if pooling == "cls":
+        return sequence[:, 0]
+    mask = tf.cast(input_mask, tf.float32)[:, :, None]  # [B, L, 1]
+    total = tf.reduce_sum(tf.cast(sequence, tf.float32) * mask, 1)  # [B, H]
+    mean = total / tf.maximum(tf.reduce_sum(mask, 1), 1.0)
+    return tf.cast(mean, sequence.dtype)
 
 
 @keras.saving.register_keras_serializable("electra_tf")
@@ -139,7 +152,8 @@ class TaskModel(keras.Model):
         if self.kind == TAGGING:
             x = dropout(sequence, self.head_dropout, head_seed)
             return {"logits": tf.cast(self.output_layer(x), tf.float32)}  # [B, L, C]
-        x = dropout(sequence[:, 0], self.head_dropout, head_seed)  # [B, H] ([CLS])
+        x = dropout(pooled(sequence, features["input_mask"], self.model_config.pooling),
+                    self.head_dropout, head_seed)  # [B, H]
         out = tf.cast(self.output_layer(x), tf.float32)
         if self.kind == REGRESSION:
             return {"predictions": tf.squeeze(out, -1)}  # [B]

@@ -196,6 +196,41 @@ def test_the_converters_need_only_declared_dependencies():
     assert script <= declared_requirements()
 
 
+def write_pooling(directory: pathlib.Path, *modes: str) -> None:
+    """A sentence-transformers Pooling module's config.json with `modes` switched on."""
+    directory.mkdir(parents=True, exist_ok=True)
+    names = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens",
+             "max": "pooling_mode_max_tokens", "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens"}
+    (directory / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": H, **{v: k in modes for k, v in names.items()}}))
+
+
+@pytest.mark.parametrize("modes,pooling,left_out", [
+    (("mean",), "mean", ()), (("cls",), "cls", ()),
+    (("max",), "cls", ("sentence-transformers Pooling (max: not one of ('cls', 'mean'); "
+                       "fine-tuning reads [CLS]) module",)),
+    (("cls", "mean"), "cls", ("sentence-transformers Pooling (cls+mean: not one of ('cls', "
+                              "'mean'); fine-tuning reads [CLS]) module",))])
+def test_a_sentence_transformers_pooling_module_sets_the_heads_pooling(tmp_path, modes, pooling,
+                                                                        left_out):
+    """all-MiniLM-style layouts were trained on the mean of the text: fine-tuning heads read
+    what the Pooling module says when we can (cls, mean); otherwise [CLS], and the module is
+    listed as left out."""
+    (tmp_path / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling",
+         "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize",
+         "type": "sentence_transformers.models.Normalize"}]))
+    write_pooling(tmp_path / "1_Pooling", *modes)
+    directory, others, found = convert_hf.model_directory(str(tmp_path))
+    assert (directory, found) == (str(tmp_path), pooling)
+    assert others == (*left_out, "sentence-transformers Normalize module")
+    (tmp_path / "1_Pooling" / "config.json").unlink()
+    with pytest.raises(convert.ConversionError, match=r"1_Pooling/config.json: not found"):
+        convert_hf.model_directory(str(tmp_path))
+
+
 # --- transformers BERT directories -------------------------------------------------------------
 
 torch = pytest.importorskip("torch")
@@ -253,6 +288,7 @@ def test_hf_bert_directory_matches_transformers_hidden_states(kind, layout, tmp_
              "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Pooling",
              "type": "sentence_transformers.models.Pooling"}]))
+        write_pooling(directory / "1_Pooling", "mean")
     model, report = convert_hf.import_hf_directory(str(directory))
     assert model.config.model.embedding_size == H and model.config.model.num_heads == HEADS
     batch = packed_batch(3, 24, V, seed=5)
@@ -267,8 +303,7 @@ def test_hf_bert_directory_matches_transformers_hidden_states(kind, layout, tmp_
              "BertForPreTraining": {"bert.pooler.dense.weight",
                                     "cls.seq_relationship.weight"}}[kind]
     assert heads <= set(report.ignored)
-    if layout == "sentence-transformers":
-        assert "sentence-transformers Pooling module" in report.ignored
+    assert model.config.model.pooling == ("mean" if layout == "sentence-transformers" else "cls")
 
 
 def test_pytorch_weights_without_torch_stop_with_one_line(tmp_path, monkeypatch):

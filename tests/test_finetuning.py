@@ -341,6 +341,25 @@ def test_defaults_come_from_the_checkpoints_shape_and_are_logged(vocab, tmp_path
     assert "nearest this project's preset, tiny (this model: " in logged[-1]
 
 
+def test_pooling_comes_from_the_checkpoint_unless_given_and_is_logged(vocab, tmp_path,
+                                                                     monkeypatch):
+    logged = []
+    script = finetuning_flags("--model_size=tiny")
+    monkeypatch.setattr(script.logging, "info", lambda text, *a: logged.append(text % a))
+    assert script.resolve_model().pooling == "cls"
+    assert logged[-1] == "pooling for classification and regression heads: cls (the default)"
+    sentence = converted(tmp_path / "sentence", "tiny", vocab.size)  # as converted from a
+    saved = json.loads((tmp_path / "sentence" / "config.json").read_text())  # mean-pooling
+    saved["model"]["pooling"] = "mean"  # sentence-transformers model
+    (tmp_path / "sentence" / "config.json").write_text(json.dumps(saved))
+    assert finetuning_flags(f"--init_checkpoint={sentence}").resolve_model().pooling == "mean"
+    assert logged[-1] == ("pooling for classification and regression heads: mean (from "
+                          f"{sentence}/config.json)")
+    script = finetuning_flags(f"--init_checkpoint={sentence}", "--pooling=cls")
+    assert script.resolve_model().pooling == "cls"
+    assert logged[-1].endswith("cls (--pooling)")
+
+
 def test_vocab_size_follows_the_vocab_file_unless_the_checkpoint_or_config_sets_it(
         vocab, tmp_path):
     """From random weights the preset's shape takes the vocabulary's size (a learned one

@@ -129,3 +129,33 @@ def test_bad_head_arguments():
         TaskModel(cfg, "classification", num_labels=1)
     with pytest.raises(ValueError, match="squad head only"):
         TaskModel(cfg, "classification", answerable=True)
+
+
+@pytest.mark.parametrize("head", ["classification", "regression"])
+def test_mean_pooling_reads_the_mean_of_the_real_tokens(models, batch, head):
+    """pooling "mean" (a sentence-transformers checkpoint's): the head's dense layer sees the
+    average of the encoder's vectors over input_mask, not [CLS]; the same weights with "cls"
+    see position 0. Padding contributes nothing."""
+    import dataclasses
+
+    from electra_tf.errors import ConfigError
+
+    cls_model = models[head]
+    cfg = dataclasses.replace(cls_model.model_config, pooling="mean")
+    mean_model = build_task_model(cfg, head, num_labels=3)
+    mean_model.set_weights(cls_model.get_weights())
+    sequence = cls_model.encoder(batch["input_ids"], batch["input_mask"], batch["segment_ids"],
+                                 training=False).numpy()  # [B, L, H]
+    mask = batch["input_mask"].numpy()[:, :, None].astype(np.float32)
+    assert mask.min() == 0  # the batch has padding
+    kernel, bias = (w.numpy() for w in cls_model.output_layer.weights)
+    key = "logits" if head == "classification" else "predictions"
+    for model, vector in ((mean_model, (sequence * mask).sum(1) / mask.sum(1)),
+                          (cls_model, sequence[:, 0])):
+        expected = (vector @ kernel + bias).reshape(model(batch, training=False)[key].shape)
+        np.testing.assert_allclose(model(batch, training=False)[key].numpy(), expected,
+                                   atol=1e-5, rtol=1e-5)
+    assert TaskModel.from_config(mean_model.get_config()).model_config.pooling == "mean"
+    with pytest.raises(ConfigError, match=r"config key 'pooling': expected one of \('cls', "
+                                          r"'mean'\), got 'max'"):
+        dataclasses.replace(cfg, pooling="max")
