@@ -7,12 +7,14 @@ package. Phases, each resumable (finished runs in --work_dir are reused):
 
   convert   convert_checkpoint.py --source=hf: the directory -> our init checkpoint
   ours      run_finetuning.py on the sentiment task with our defaults (learning rate and
-            layer-wise decay chosen from the checkpoint's shape), --epochs, --max_seq_length,
-            one process per seed
-  hf        transformers' PyTorch fine-tuning of the same directory (AutoModelForSequence-
-            Classification: BERT's pooler + a linear layer) at the same learning rate, epochs,
-            batch 32, 10% warmup then linear decay, max length, weight decay 0.01, Adam epsilon
-            1e-6, clipping 1.0 and no layer-wise decay
+            layer-wise decay chosen from the checkpoint's shape; the head's pooling from the
+            checkpoint: the mean of the text, as its sentence-transformers Pooling module says),
+            --epochs, --max_seq_length, one process per seed
+  hf        transformers' PyTorch fine-tuning of the same directory at the same learning rate,
+            epochs, batch 32, 10% warmup then linear decay, max length, weight decay 0.01, Adam
+            epsilon 1e-6, clipping 1.0 and no layer-wise decay; the head as ours (pooling
+            "mean": the masked mean of the last layer, dropout, a linear layer) or with
+            --pooling=cls AutoModelForSequenceClassification (BERT's pooler + a linear layer)
   continue  ELECTRA pretraining on ../shared/data/corpus (web.txt, with the model's own
             vocabulary) for --pretrain_steps from the converted weights and, as the control,
             from random weights of the same shape; the discriminator's held-out AUC at the end
@@ -20,7 +22,7 @@ package. Phases, each resumable (finished runs in --work_dir are reused):
 
     .venv/bin/python experiments/real_weights.py --work_dir runs/real_weights
 
-Writes experiments/results/real_weights.{json,md} from the runs found in --work_dir.
+Writes experiments/results/<--results_name>.{json,md} from the runs found in --work_dir.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from pathlib import Path
 
 from exp_common import ROOT, run_script
 
+from electra_tf.config import ModelConfig
+from electra_tf.finetuning import size_defaults
 from electra_tf.machine import describe
 
 RESULTS = ROOT / "experiments" / "results"
@@ -63,12 +67,12 @@ def finetune_ours(a, work: Path, init: str, name: str, seeds: int,
                         f"--vocab_file={model_dir()}/vocab.txt", f"--init_checkpoint={init}",
                         f"--output_dir={directory}", f"--max_seq_length={a.max_seq_length}",
                         f"--epochs={epochs or a.epochs}", f"--seed={seed}", "--num_seeds=1",
-                        "--log_every=50"], directory / "log.txt")
+                        "--log_every=50", *([f"--pooling={a.pooling}"]
+                                            if a.pooling != "checkpoint" else [])],
+                       directory / "log.txt")
         if not (directory / "run.json").exists():  # from the run's log (its driver may be gone)
-            text = (directory / "log.txt").read_text()
-            defaults = next(ln for ln in text.splitlines() if "fine-tuning defaults" in ln)
-            (directory / "run.json").write_text(json.dumps({
-                "seconds": log_seconds(text), "defaults": defaults.split("] ", 1)[1]}))
+            record = run_record((directory / "log.txt").read_text())
+            (directory / "run.json").write_text(json.dumps(record))
         metrics = json.loads((directory / "results.json").read_text())["median"]
         out.append({"seed": seed, "dev_accuracy": metrics["accuracy"],
                     "test_accuracy": metrics["test_accuracy"],
@@ -82,8 +86,34 @@ def read_task(path: Path) -> tuple[list[str], list[str]]:
     return [r[1] for r in rows], [r[0] for r in rows]
 
 
-def finetune_hf_seed(a, seed: int, learning_rate: float) -> dict:
-    """transformers' PyTorch fine-tuning of the same weights at our hyperparameters."""
+def mean_pooled_classifier():
+    """transformers' encoder, the masked mean of its last layer, dropout 0.1, a linear layer:
+    the head our fine-tuning builds for a checkpoint whose pooling is "mean"."""
+    import torch
+    import transformers
+
+    class MeanPooledClassifier(torch.nn.Module):
+        def __init__(self, path: str, num_labels: int):
+            super().__init__()
+            self.encoder = transformers.AutoModel.from_pretrained(path, add_pooling_layer=False)
+            self.dropout = torch.nn.Dropout(0.1)
+            self.out = torch.nn.Linear(self.encoder.config.hidden_size, num_labels)
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
+            h = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state  # [B, L, H]
+            mask = attention_mask.unsqueeze(-1).to(h.dtype)  # [B, L, 1]
+            logits = self.out(self.dropout((h * mask).sum(1) / mask.sum(1)))  # [B, C]
+            loss = None if labels is None else torch.nn.functional.cross_entropy(logits, labels)
+            return transformers.modeling_outputs.SequenceClassifierOutput(loss=loss,
+                                                                          logits=logits)
+
+    return MeanPooledClassifier
+
+
+def finetune_hf_seed(a, seed: int, learning_rate: float, pooling: str) -> dict:
+    """transformers' PyTorch fine-tuning of the same weights at our hyperparameters, with
+    BERT's pooler + a linear layer (pooling "cls") or the mean head ("mean")."""
     import torch
     import transformers
 
@@ -91,15 +121,22 @@ def finetune_hf_seed(a, seed: int, learning_rate: float) -> dict:
     # one thread: on a CPU shared with other jobs, OpenMP's two threads spin at each barrier
     # waiting for a descheduled partner (far slower than one thread); accuracy is unaffected
     torch.set_num_threads(a.torch_threads)
+    MeanPooledClassifier = mean_pooled_classifier()
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir())
     texts, labels = read_task(Path(a.task_dir) / "train.tsv")
     names = sorted(set(labels))
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(
-        model_dir(), num_labels=len(names))
+    if pooling == "mean":
+        model = MeanPooledClassifier(model_dir(), len(names))
+    else:
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(
+            model_dir(), num_labels=len(names))
 
     def encode(items: list[str]) -> dict:
+        # mean head: padded to the longest text of the call (the masked mean ignores padding;
+        # the training texts are encoded at once, so their rows are max length either way)
         return tokenizer(items, truncation=True, max_length=a.max_seq_length,
-                         padding="max_length", return_tensors="pt")
+                         padding=True if pooling == "mean" else "max_length",
+                         return_tensors="pt")
 
     train = encode(texts)
     y = torch.tensor([names.index(v) for v in labels])
@@ -141,7 +178,7 @@ def finetune_hf_seed(a, seed: int, learning_rate: float) -> dict:
     return result
 
 
-def finetune_hf(a, work: Path, learning_rate: float) -> list[dict]:
+def finetune_hf(a, work: Path, learning_rate: float, pooling: str) -> list[dict]:
     out = []
     for seed in range(a.seeds):
         path = work / "hf" / f"seed{seed}.json"
@@ -149,7 +186,7 @@ def finetune_hf(a, work: Path, learning_rate: float) -> list[dict]:
             if seed not in a.run_seeds:  # another process runs it
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(finetune_hf_seed(a, seed, learning_rate)))
+            path.write_text(json.dumps(finetune_hf_seed(a, seed, learning_rate, pooling)))
         out.append(json.loads(path.read_text()))
     return out
 
@@ -167,11 +204,23 @@ def build_shards(a, work: Path) -> Path:
     return shards
 
 
+def run_record(text: str) -> dict:
+    """A fine-tuning log's wall seconds and the defaults line run_finetuning logged."""
+    line = next(ln for ln in text.splitlines() if "fine-tuning defaults" in ln)
+    return {"seconds": log_seconds(text),
+            "defaults": line[line.index("fine-tuning defaults"):]}
+
+
 def log_seconds(text: str) -> int:
-    """Wall seconds between the first and the last absl line of a log (same day); TF's C++
-    lines (dated 0000) are left out."""
-    stamps = [ln.split()[1] for ln in text.splitlines()
-              if ln[:1] in "IWE" and ln[1:5].isdigit() and ln[1:5] != "0000"]
+    """Wall seconds between the first and the last timed line of a log (same day): our
+    "HH:MM:SS message" lines or absl's "I1201 HH:MM:SS.ffffff ..." ones; TF's C++ lines (dated
+    0000) are left out."""
+    stamps = [ln.split()[0] for ln in text.splitlines()
+              if len(ln) > 8 and ln[2] == ln[5] == ":" and ln[:8].replace(":", "").isdigit()]
+    stamps = stamps or [ln.split()[1] for ln in text.splitlines()
+                        if ln[:1] in "IWE" and ln[1:5].isdigit() and ln[1:5] != "0000"]
+    if not stamps:
+        raise ValueError("no timed lines in the log (expected 'HH:MM:SS ...' or absl's)")
     seconds = [int(h) * 3600 + int(m) * 60 + float(x) for h, m, x in
                (t.split(":") for t in (stamps[0], stamps[-1]))]
     return round(seconds[1] - seconds[0])
@@ -233,6 +282,11 @@ def main() -> None:
     p.add_argument("--continue_seeds", type=int, default=1)
     p.add_argument("--continue_epochs", type=float, default=0.0,
                    help="Fine-tuning epochs of the continued and scratch runs (0: --epochs).")
+    p.add_argument("--pooling", default="checkpoint", choices=("checkpoint", "cls", "mean"),
+                   help="The fine-tuning head's pooling, ours and transformers' alike: "
+                        "checkpoint = what our defaults read from the converted checkpoint")
+    p.add_argument("--results_name", default="real_weights",
+                   help="Results file names in --results_dir: <name>.json and <name>.md")
     p.add_argument("--torch_threads", type=int, default=1)
     p.add_argument("--results_dir", default=str(RESULTS))
     p.add_argument("--run_seeds", default="", help="Seeds this process runs (comma-separated; "
@@ -258,13 +312,18 @@ def main() -> None:
                   "continue_arms")}}
     if "ours" in phases:
         rows = finetune_ours(a, work, str(init), "ours", a.seeds)
-        report["ours"] = {"seeds": rows, **summarize(rows)}
+        pooling = json.loads((work / "ours" / "seed0" / "finetune_config.json").read_text())[
+            "model"]["pooling"] if rows else None
+        report["ours"] = {"pooling": pooling, "seeds": rows, **summarize(rows)}
     if "hf" in phases:
-        # the learning rate our defaults chose, so both fine-tune at the same one
-        lr = json.loads((work / "ours" / "seed0" / "finetune_config.json").read_text())[
-            "learning_rate"]
-        rows = finetune_hf(a, work, lr)
-        report["hf"] = {"learning_rate": lr, "seeds": rows, **summarize(rows)}
+        # the learning rate and the pooling our defaults choose for this checkpoint, so that
+        # both fine-tune the same head at the same rate
+        model = ModelConfig(**json.loads((init / "config.json").read_text())["model"])
+        lr = size_defaults(model)[1]
+        pooling = model.pooling if a.pooling == "checkpoint" else a.pooling
+        rows = finetune_hf(a, work, lr, pooling)
+        report["hf"] = {"learning_rate": lr, "pooling": pooling, "seeds": rows,
+                        **summarize(rows)}
     if "continue" in phases:
         shards = build_shards(a, work)
         starts = {k: v for k, v in {"continued": str(init), "scratch": ""}.items()
@@ -283,13 +342,13 @@ def main() -> None:
                                  a.continue_epochs)
             report["continue"]["converted"] = {"pretraining": None, "seeds": rows,
                                                **summarize(rows)}
-    write_report(report, Path(a.results_dir))
+    write_report(report, Path(a.results_dir), a.results_name)
 
 
-def write_report(report: dict, results: Path) -> None:
+def write_report(report: dict, results: Path, name: str) -> None:
     results.mkdir(parents=True, exist_ok=True)
-    (results / "real_weights.json").write_text(json.dumps(report, indent=2) + "\n")
-    (results / "real_weights.md").write_text(markdown(report))
+    (results / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (results / f"{name}.md").write_text(markdown(report))
 
 
 def markdown(r: dict) -> str:
@@ -305,8 +364,14 @@ def markdown(r: dict) -> str:
                   "10% warmup, weight decay 0.01, float32.", "",
                   "| fine-tuning | seeds run | dev (median) | test (median) | dev per seed | "
                   "test per seed | minutes per seed |", "|---|---|---|---|---|---|---|"]
-        for key, label in (("ours", "electra-tf, our defaults"),
-                           ("hf", "transformers (PyTorch), same hyperparameters, no LLRD")):
+        # no "pooling" recorded: the [CLS] head (ours) and BERT's pooler (theirs)
+        ours_head, hf_head = ({"cls": "the [CLS] vector", "mean": "the mean of the text"}[
+            r.get(k, {}).get("pooling", "cls")] for k in ("ours", "hf"))
+        for key, label in (("ours", "electra-tf, our defaults' learning rate and decay; head "
+                                    f"on {ours_head}"),
+                           ("hf", "transformers (PyTorch), same hyperparameters, no LLRD; head "
+                                  "on " + ("BERT's pooler over [CLS]" if hf_head.startswith(
+                                      "the [CLS]") else hf_head))):
             if r.get(key, {}).get("seeds"):
                 rows = r[key]["seeds"]
                 lines.append(

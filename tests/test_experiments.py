@@ -254,3 +254,25 @@ def test_linear_probe_reads_small_features():
     majority = max(y[1000:].mean(), 1 - y[1000:].mean())
     accuracy = encoder_probe.linear_probe(x, y)
     assert accuracy > 0.9 and accuracy > majority + 0.3, (accuracy, majority)
+
+
+def test_real_weights_reads_run_time_and_defaults_from_either_log_format(tmp_path):
+    """run_finetuning's logs are "HH:MM:SS message" lines; older drivers wrote absl's
+    "I1201 HH:MM:SS.ffffff file:line] message": the real-weights report reads both."""
+    import real_weights
+
+    ours = ("02:15:19 model shape from init/config.json\n"
+            "W0000 00:00:1796175205.2 cuda_platform.cc:52] failed call to cuInit\n"
+            "02:15:19 fine-tuning defaults of the nearest published size, small (...): "
+            "learning_rate 0.0003\n"
+            "02:31:49 generic over 1 seed(s): median accuracy 0.8551\n")
+    absl = ("I1201 10:00:00.500000 140 run_finetuning.py:170] fine-tuning defaults of the "
+            "nearest published size, small\n"
+            "W0000 00:00:1796175205.2 cuda_platform.cc:52] failed call to cuInit\n"
+            "I1201 10:18:24.500000 140 finetuning.py:300] done\n")
+    for text, seconds in ((ours, 16 * 60 + 30), (absl, 18 * 60 + 24)):
+        record = real_weights.run_record(text)
+        assert record["seconds"] == seconds
+        assert record["defaults"].startswith("fine-tuning defaults of the nearest published")
+    with pytest.raises(ValueError, match="no timed lines"):
+        real_weights.log_seconds("W0000 00:00:1796175205.2 cuda_platform.cc:52] only C++\n")
