@@ -76,11 +76,12 @@ def test_pretraining_flags_override_the_preset_and_unset_ones_keep_it(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, "--model_size=tiny",
                           f"--vocab_file={vocab}", f"--model_dir={tmp_path / 'run'}",
                           "--temperature=0.5", "--num_heads=4", "--objective=mlm",
-                          "--random_token_rate=0.05"],
+                          "--random_token_rate=0.05", "--pooling=mean"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     cfg = json.loads(out.stdout[out.stdout.index("{"):])
     assert cfg["pretrain"]["temperature"] == 0.5 and cfg["model"]["num_heads"] == 4
+    assert cfg["model"]["pooling"] == "mean"  # recorded for fine-tuning to read
     # --objective=mlm brings BERT's rates; a rate given as a flag wins over them
     assert (cfg["pretrain"]["objective"], cfg["pretrain"]["mask_token_rate"],
             cfg["pretrain"]["random_token_rate"]) == ("mlm", 0.8, 0.05)
