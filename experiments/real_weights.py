@@ -121,12 +121,11 @@ def finetune_hf_seed(a, seed: int, learning_rate: float, pooling: str) -> dict:
     # one thread: on a CPU shared with other jobs, OpenMP's two threads spin at each barrier
     # waiting for a descheduled partner (far slower than one thread); accuracy is unaffected
     torch.set_num_threads(a.torch_threads)
-    MeanPooledClassifier = mean_pooled_classifier()
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir())
     texts, labels = read_task(Path(a.task_dir) / "train.tsv")
     names = sorted(set(labels))
     if pooling == "mean":
-        model = MeanPooledClassifier(model_dir(), len(names))
+        model = mean_pooled_classifier()(model_dir(), len(names))
     else:
         model = transformers.AutoModelForSequenceClassification.from_pretrained(
             model_dir(), num_labels=len(names))
