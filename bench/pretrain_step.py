@@ -13,6 +13,7 @@ share of the batch's positions, 1.0 for the random batch).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import statistics
 import sys
@@ -27,37 +28,40 @@ import tensorflow as tf  # noqa: E402
 from common import emit, matmul_peak_gflops  # noqa: E402
 
 import electra_tf  # noqa: E402, F401  (before TF: sets its oneDNN option)
-from electra_tf import optimization  # noqa: E402
-from electra_tf.config import get_config  # noqa: E402
-from electra_tf.data import masking, pipeline  # noqa: E402
 from electra_tf.flops import electra_train_flops  # noqa: E402
-from electra_tf.models import build_pretrainer  # noqa: E402
-from electra_tf.tokenization import load_vocab  # noqa: E402
-from electra_tf.training import PretrainStep  # noqa: E402
 
 
-def build_step(a: argparse.Namespace):
+def build_step(a: argparse.Namespace, package: str = "electra_tf"):
     """(PretrainStep, its input iterator, config) for --size/--batch/--seq/--precision/
-    --jit_compile, fed an in-memory batch of random ids or, with --data, the real pipeline."""
+    --jit_compile, fed an in-memory batch of random ids or, with --data, the real pipeline.
+
+    `package`: the importable name of the electra_tf code to build it with (bench/step_ab.py
+    builds another revision's copy beside the working tree's)."""
+    m = {name: importlib.import_module(f"{package}.{name}") for name in (
+        "config", "data.masking", "data.pipeline", "models", "optimization", "tokenization",
+        "training")}
     keras.mixed_precision.set_global_policy(a.precision)
-    cfg = get_config(a.size).replace(pretrain={"max_seq_length": a.seq, "batch_size": a.batch})
+    cfg = m["config"].get_config(a.size).replace(
+        pretrain={"max_seq_length": a.seq, "batch_size": a.batch})
     n = cfg.pretrain.num_predictions
     ids = tf.random.stateless_uniform((a.batch, a.seq), [0, 0], 5, cfg.model.vocab_size,
                                       dtype=tf.int32)
     ids = tf.concat([tf.fill([a.batch, 1], 101), ids[:, 1:-1], tf.fill([a.batch, 1], 102)], 1)
     raw = {"input_ids": ids, "input_mask": tf.ones_like(ids), "segment_ids": tf.zeros_like(ids)}
-    batch = masking.mask_batch(raw, tf.constant([0, 0]), mask_prob=cfg.pretrain.mask_prob,
-                               num_predictions=n, mask_id=103, special_ids=(101, 102, 103))
+    batch = m["data.masking"].mask_batch(
+        raw, tf.constant([0, 0]), mask_prob=cfg.pretrain.mask_prob, num_predictions=n,
+        mask_id=103, special_ids=(101, 102, 103))
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
     with strategy.scope():
-        model = build_pretrainer(cfg)
-        opt = optimization.pretraining_optimizer(5e-4, 10_000, 100)
-        step = PretrainStep(model, opt, cfg.pretrain, strategy, jit_compile=a.jit_compile)
+        model = m["models"].build_pretrainer(cfg)
+        opt = m["optimization"].pretraining_optimizer(5e-4, 10_000, 100)
+        step = m["training"].PretrainStep(model, opt, cfg.pretrain, strategy,
+                                          jit_compile=a.jit_compile)
     data = tf.data.Dataset.from_tensors(batch).repeat()
     if a.data:
-        vocab = load_vocab(a.vocab, cfg.model.vocab_size)
-        spec = pipeline.MaskingSpec.from_config(cfg, vocab)
-        data = pipeline.pretraining_dataset(a.data, a.batch, a.seq, spec)
+        vocab = m["tokenization"].load_vocab(a.vocab, cfg.model.vocab_size)
+        spec = m["data.pipeline"].MaskingSpec.from_config(cfg, vocab)
+        data = m["data.pipeline"].pretraining_dataset(a.data, a.batch, a.seq, spec)
     return step, iter(strategy.experimental_distribute_dataset(data)), cfg
 
 
