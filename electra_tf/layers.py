@@ -38,26 +38,31 @@ def glorot_dense(units: int, name: str, activation=None) -> keras.layers.Dense:
 
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 
 
 @tf.custom_gradient
 def gelu(x: tf.Tensor):
-    """Exact (erf) GELU, as the paper's code (not the tanh approximation): x * Phi(x), computed
-    in float32 whatever x's dtype, with its derivative Phi(x) + x * phi(x) written out.
+    """Exact (erf) GELU in the authors' form, x * 0.5 * (1 + erf(x / sqrt(2))) (not the tanh
+    approximation), computed in float32 whatever x's dtype, with its derivative
+    Phi(x) + x * phi(x) written out.
 
-    Same function as `tf.nn.gelu(x, approximate=False)` (within 1e-6 in float32), about twice
-    as fast forward and backward on CPU (bench/results/profile_step.md): TF's version runs
-    erfc and the chain rule of its five ops in the compute dtype, and bfloat16 elementwise math
-    has no vector kernels there; here each pass is one vectorized float32 op, and a bfloat16
-    input is rounded once, at the end.
+    Same values as the paper's code; the same function as `tf.nn.gelu(x, approximate=False)`
+    up to the float32 rounding of 1 + erf in the far-left tail (|error| <= |x| 2^-22). About
+    twice as fast forward and backward on CPU as TF's version (bench/results/profile_step.md),
+    which runs erfc and the chain rule of its five ops in the compute dtype: bfloat16
+    elementwise math has no vector kernels there, and erfc costs four erfs. Here each pass is
+    one vectorized float32 op, and a bfloat16 input is rounded once, at the end.
     """
     xf = tf.cast(x, tf.float32)
-    cdf = 0.5 * tf.math.erfc(xf * -_INV_SQRT2)  # Phi(x); erfc keeps the far-left tail exact
+    t = xf * _INV_SQRT2
+    cdf = 0.5 + 0.5 * tf.math.erf(t)  # Phi(x)
 
     def grad(dy):
-        pdf = tf.exp(-0.5 * tf.square(xf)) * _INV_SQRT_2PI  # phi(x)
-        return tf.cast(tf.cast(dy, tf.float32) * (cdf + xf * pdf), x.dtype)
+        # x phi(x) = t exp(-t^2) / sqrt(pi); exp(-(t^2)) is a chain of unary ops, which
+        # grappler runs as one pass (_UnaryOpsComposition)
+        x_pdf = (t * tf.exp(-tf.square(t))) * _INV_SQRT_PI
+        return tf.cast(tf.cast(dy, tf.float32) * (cdf + x_pdf), x.dtype)
 
     return tf.cast(xf * cdf, x.dtype), grad
 
@@ -88,25 +93,29 @@ class Embeddings(keras.layers.Layer):
         self.layer_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps, name="layer_norm")
 
     def build(self, input_shape=None):
-        std = self.initializer_range  # a fresh initializer per table (see `initializer`)
+        # a fresh initializer per table (see `initializer`); the tables are read in float32
+        # (autocast=False) and only the gathered rows are cast: autocast would convert the
+        # whole [V, E] word table to the compute dtype at every call
+        std = self.initializer_range
         self.word_embeddings = self.add_weight(
             shape=(self.vocab_size, self.embedding_size), initializer=initializer(std),
-            name="word_embeddings")
+            name="word_embeddings", autocast=False)
         self.position_embeddings = self.add_weight(
             shape=(self.max_position_embeddings, self.embedding_size),
-            initializer=initializer(std), name="position_embeddings")
+            initializer=initializer(std), name="position_embeddings", autocast=False)
         self.token_type_embeddings = self.add_weight(
             shape=(self.type_vocab_size, self.embedding_size), initializer=initializer(std),
-            name="token_type_embeddings")
+            name="token_type_embeddings", autocast=False)
         self.layer_norm.build((None, None, self.embedding_size))
         self.built = True
 
     def call(self, input_ids, segment_ids, training=None, seed=None):
         """ids [B, L] -> [B, L, E]; seed [2] for dropout when training."""
         length = tf.shape(input_ids)[1]
-        x = tf.gather(self.word_embeddings, input_ids)  # [B, L, E]
+        x = tf.gather(self.word_embeddings, input_ids)  # [B, L, E] float32
         x += tf.gather(self.token_type_embeddings, segment_ids)
         x += self.position_embeddings[tf.newaxis, :length]
+        x = tf.cast(x, self.compute_dtype)
         (seed,) = dropout_seeds(seed, training, 1)
         return dropout(self.layer_norm(x), self.dropout_rate, seed)
 
@@ -212,30 +221,46 @@ def _block(x, mask_adder, seed, w, num_heads, hidden_dropout, attention_dropout,
     dtype = x.dtype
     h = x.shape[-1]
     a = num_heads
-    seeds = [None] * 3 if seed is None else rng.split(seed, 3)
+    training = seed is not None
+    seeds = rng.split(seed, 3) if training else [None] * 3
+    # Constant factors are folded into the small kernels instead of applied to activations:
+    # 1 / sqrt(H/A) into the query projection, each dropout's 1 / (1 - rate) into the
+    # projection whose output it drops (the attention probabilities' into the values, as
+    # drop(p) @ (s v) = s (drop(p) @ v)). The function is the same; the [B, A, L, L] scores
+    # and the [B*L, H] rows are each passed over once less, forward and backward.
+    keep_scale = (lambda rate: 1.0 / (1.0 - rate)) if training else (lambda rate: 1.0)
 
-    def dense(rows, name):  # rows [M, in] @ kernel + bias in the compute dtype
-        return (tf.matmul(rows, tf.cast(w[f"{name}_kernel"], dtype))
-                + tf.cast(w[f"{name}_bias"], dtype))
+    def kernel(name, scale=1.0):  # a variable's value times scale, in the compute dtype
+        return tf.cast(w[name] * scale if scale != 1.0 else w[name], dtype)
+
+    def dense(rows, name, scale=1.0):  # rows [M, in] @ kernel + bias, times scale
+        return tf.matmul(rows, kernel(f"{name}_kernel", scale)) + kernel(f"{name}_bias", scale)
+
+    def drop(y, rate, seed):  # dropout of a y whose weights carry keep_scale(rate)
+        return y if seed is None or rate == 0.0 else drop_units(y, rate, seed)
 
     shape = tf.shape(x)
     rows = tf.reshape(x, [-1, h])  # [B*L, H]
-    qkv_kernel = tf.concat([w["query_kernel"], w["key_kernel"], w["value_kernel"]], axis=1)
-    qkv_bias = tf.concat([w["query_bias"], w["key_bias"], w["value_bias"]], axis=0)
+    q_scale, v_scale = 1.0 / math.sqrt(h / a), keep_scale(attention_dropout)
+    qkv_kernel = tf.concat([w["query_kernel"] * q_scale, w["key_kernel"],
+                            w["value_kernel"] * v_scale], axis=1)
+    qkv_bias = tf.concat([w["query_bias"] * q_scale, w["key_bias"],
+                          w["value_bias"] * v_scale], axis=0)
     qkv = tf.matmul(rows, tf.cast(qkv_kernel, dtype)) + tf.cast(qkv_bias, dtype)  # [B*L, 3H]
     qkv = tf.reshape(qkv, [shape[0], shape[1], 3, a, h // a])
     q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))  # each [B, A, L, H/A]
-    scores = tf.matmul(q, k, transpose_b=True)  # [B, A, L, L]
-    scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(h / a))
+    scores = tf.cast(tf.matmul(q, k, transpose_b=True), tf.float32)  # [B, A, L, L], scaled
     probs = tf.nn.softmax(scores + tf.cast(mask_adder, tf.float32), axis=-1)  # float32 softmax
-    probs = dropout(tf.cast(probs, dtype), attention_dropout, seeds[0])
+    probs = drop(tf.cast(probs, dtype), attention_dropout, seeds[0])
     context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])  # [B, L, A, H/A]
     context = tf.reshape(context, [-1, h])  # [B*L, H]
-    attended = dropout(dense(context, "attention_output"), hidden_dropout, seeds[1])
+    attended = drop(dense(context, "attention_output", keep_scale(hidden_dropout)),
+                    hidden_dropout, seeds[1])
     rows = _layer_norm(rows + attended, w["attention_layer_norm_gamma"],
                        w["attention_layer_norm_beta"], eps)
-    ffn = dense(gelu(dense(rows, "intermediate")), "output_dense")  # [B*L, H]
-    rows = _layer_norm(rows + dropout(ffn, hidden_dropout, seeds[2]),
+    ffn = dense(gelu(dense(rows, "intermediate")), "output_dense",
+                keep_scale(hidden_dropout))  # [B*L, H]
+    rows = _layer_norm(rows + drop(ffn, hidden_dropout, seeds[2]),
                        w["output_layer_norm_gamma"], w["output_layer_norm_beta"], eps)
     return tf.reshape(rows, shape)
 
@@ -261,11 +286,27 @@ def dropout(x: tf.Tensor, rate: float, seed: tf.Tensor | None) -> tf.Tensor:
     """
     if seed is None or rate == 0.0:
         return x
+    return drop_units(x * tf.cast(1.0 / (1.0 - rate), x.dtype), rate, seed)
+
+
+def drop_units(x: tf.Tensor, rate: float, seed: tf.Tensor) -> tf.Tensor:
+    """Dropout's zeros without its 1 / (1 - rate) scale, which the caller has folded into the
+    weights that produced x (a pass over a small kernel instead of one over the activations).
+
+    The keep mask is drawn once and reused by the gradient: dy flows where x was kept.
+    """
     # compare raw 16-bit draws with rate * 2^16: no conversion to floats, and half the Philox
     # work of 32-bit draws (random bits were a tenth of a training step)
     keep = rng.bits16(tf.shape(x), seed) >= tf.constant(min(round(rate * 2**16), 2**16 - 1),
                                                          tf.uint16)
-    return tf.where(keep, x * tf.cast(1.0 / (1.0 - rate), x.dtype), tf.zeros_like(x))
+    return _select(x, keep)
+
+
+@tf.custom_gradient
+def _select(x, keep):
+    """x where keep, else 0; one pass each way (a scalar zero, no zeros_like)."""
+    zero = tf.zeros([], x.dtype)
+    return tf.where(keep, x, zero), lambda dy: (tf.where(keep, dy, tf.zeros([], dy.dtype)), None)
 
 
 def training_seed(seed: tf.Tensor | None, training) -> tf.Tensor | None:

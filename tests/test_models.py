@@ -203,6 +203,47 @@ def test_all_blocks_share_one_trace_and_compute_the_keras_reference():
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
 
 
+def test_training_block_is_dropout_applied_as_written():
+    """With dropout, the block (its scales folded into the kernels: 1 / sqrt(H/A) into the
+    query, each 1 / (1 - rate) into the projection whose output is dropped) computes the
+    plain formula with `dropout` applied to the probabilities and both residual branches, and
+    has its gradients."""
+    from electra_tf import rng
+    from electra_tf.layers import dropout
+
+    h, a, seed = 16, 2, tf.constant([7, 9])
+    block = TransformerBlock(h, a, 32, hidden_dropout=0.2, attention_dropout=0.3)
+    block.build((None, None, h))
+    x = tf.random.stateless_normal([2, 6, h], [0, 1])
+    adder = tf.random.stateless_uniform([2, 1, 1, 6], [0, 2], -1.0, 0.0)
+
+    def heads(t):  # [B, L, H] -> [B, A, L, H/A]
+        return tf.transpose(tf.reshape(t, [2, 6, a, h // a]), [0, 2, 1, 3])
+
+    def reference(x):
+        s_probs, s_attended, s_ffn = rng.split(seed, 3)
+        q, k, v = heads(block.query(x)), heads(block.key(x)), heads(block.value(x))
+        probs = tf.nn.softmax(tf.matmul(q, k, transpose_b=True) / np.sqrt(h / a) + adder)
+        probs = dropout(probs, 0.3, s_probs)
+        context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), [2, 6, h])
+        x = block.attention_layer_norm(
+            x + dropout(block.attention_output(context), 0.2, s_attended))
+        ffn = block.output_dense(block.intermediate(x))
+        return block.output_layer_norm(x + dropout(ffn, 0.2, s_ffn))
+
+    results = []
+    for fn in (reference, lambda x: block(x, adder, training=True, seed=seed)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+            loss = tf.reduce_sum(y * tf.random.stateless_normal(y.shape, [3, 3]))
+        grads = tape.gradient(loss, [x] + block.trainable_weights)
+        results.append([y] + grads)
+    assert not np.allclose(results[1][0], block(x, adder, training=False))  # it dropped
+    for want, got in zip(*results):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_padding_does_not_change_outputs(model_and_batch):
     """Outputs at real tokens do not depend on what sits in padded positions."""
     _, model, batch = model_and_batch
@@ -328,20 +369,30 @@ def test_initializers_follow_the_authors():
 
 
 def test_gelu_is_the_exact_gelu_and_its_derivative():
-    # ours computes x * Phi(x) in float32 with the derivative written out (twice as fast on
-    # CPU as TF's erfc chain in bfloat16); it must be the same function and the same gradient
+    # ours computes the authors' x * 0.5 * (1 + erf(x / sqrt 2)) in float32 with the
+    # derivative written out (twice as fast on CPU as TF's erfc chain in bfloat16); it must be
+    # the authors' function, TF's exact GELU up to float32's rounding of 1 + erf in the left
+    # tail, and have the same gradient
     from electra_tf.layers import gelu
 
     x = tf.concat([tf.linspace(-12.0, 12.0, 2001), tf.random.normal([4000], seed=3) * 3], 0)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         ours, reference = gelu(x), tf.nn.gelu(x, approximate=False)
-    np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-6, atol=1e-7)
+        authors = x * 0.5 * (1.0 + tf.math.erf(x / np.sqrt(2.0)))
+    # for x << 0, 1 + erf(x / sqrt 2) is a few float32 steps of 2^-24 (erf is within an ulp
+    # of -1): the authors' form carries that absolute error, |x| 2^-22 bounds it
+    tail = np.abs(x.numpy()) * 2.0 ** -22
+    for want in (authors, reference):
+        assert (np.abs(ours.numpy() - want.numpy()) <= 1e-6 * np.abs(want.numpy()) + tail).all()
+    assert np.abs(ours.numpy() - reference.numpy()).max() > 0  # not TF's erfc form
     np.testing.assert_allclose(tape.gradient(ours, x).numpy(),
                                tape.gradient(reference, x).numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(tape.gradient(ours, x).numpy(),
+                               tape.gradient(authors, x).numpy(), rtol=1e-6, atol=1e-6)
     # bfloat16 in, bfloat16 out, rounded once: within half a bfloat16 ulp of the float32 value
     xb = tf.cast(x, tf.bfloat16)
-    exact = tf.nn.gelu(tf.cast(xb, tf.float32), approximate=False).numpy()
+    exact = gelu(tf.cast(xb, tf.float32)).numpy()
     got = gelu(xb)
     assert got.dtype == tf.bfloat16
     np.testing.assert_allclose(tf.cast(got, tf.float32).numpy(), exact,
