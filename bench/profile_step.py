@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tensorflow as tf  # noqa: E402
 from pretrain_step import arguments, build_step  # noqa: E402
+from step_ab import tree_revision  # noqa: E402
 from tensorflow.python.profiler.internal import _pywrap_profiler_plugin  # noqa: E402
 
 from electra_tf.machine import describe  # noqa: E402
@@ -96,7 +97,7 @@ def main() -> None:
               "precision": a.precision,
               "jit_compile": a.jit_compile, "steps": a.steps, "cpu": cpu["cpu"],
               "avx512_bf16": cpu["avx512_bf16"], "amx_bf16": cpu["amx_bf16"],
-              "busy_ms_per_step": round(busy / 1e3 / a.steps, 1),
+              "busy_ms_per_step": round(busy / 1e3 / a.steps, 1), "code": tree_revision(),
               "share_by_kind": {k: round(v / busy, 4) for k, v in by_kind.most_common()},
               "top_op_types": {k: round(v / busy, 4) for k, v in by_type.most_common(15)}}
     print(f"{a.size} B={a.batch} L={a.seq} {a.precision}: {record['busy_ms_per_step']} ms of "

@@ -56,6 +56,14 @@ def export_revision(revision: str, into: str) -> str:
     return commit
 
 
+def tree_revision() -> str:
+    """The working tree's commit, "+changes" when it differs from it."""
+    commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", REPO, "diff", "--quiet", "HEAD", "--", "electra_tf"])
+    return commit + ("+changes" if dirty.returncode else "")
+
+
 def paired_times(steps: dict, rounds: int, warmup: int = 2) -> dict[str, list[float]]:
     """{name: seconds per step}, `rounds` rounds of one step each, order alternating."""
     one = tf.constant(1)
@@ -90,7 +98,7 @@ def main() -> None:
     cpu = describe()
     record = {"date": cpu["date"], "cpu": cpu["cpu"], "avx512_bf16": cpu["avx512_bf16"],
               "amx_bf16": cpu["amx_bf16"], "size": a.size, "batch": a.batch, "seq": a.seq,
-              "precision": a.precision, "base": commit, "rounds": a.rounds,
+              "precision": a.precision, "base": commit, "tree": tree_revision(), "rounds": a.rounds,
               "base_seq_per_s": round(a.batch / base, 2),
               "tree_seq_per_s": round(a.batch / tree, 2),
               "median_speedup": round(statistics.median(ratios), 4),
