@@ -1,0 +1,123 @@
+"""Benchmark: the encoder block's elementwise pieces, ours against the plain TF way, alternating.
+
+Each case times forward and backward of one piece on the block's shapes (ELECTRA-Small,
+B*L = 4096 rows): GELU (ours: the authors' erf form with the derivative written out; TF's
+`tf.nn.gelu(approximate=False)`), the erf and erfc kernels alone, the LayerNorm (ours: closed-form
+gradient; the moments form differentiated by TF) and the dropout select. One call runs the piece
+on 5 different inputs; the result is the median over rounds of per-input milliseconds, the two
+variants alternating. Prints a Markdown table; --out appends JSON lines.
+
+    .venv/bin/python bench/kernels.py --rounds 15 --out bench/results/kernels.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import tensorflow as tf  # noqa: E402
+from step_ab import tree_revision  # noqa: E402
+
+from electra_tf.layers import _layer_norm, gelu  # noqa: E402
+from electra_tf.machine import describe  # noqa: E402
+
+INPUTS = 5
+
+
+def moments_layer_norm(x, gamma, beta, eps):
+    """The LayerNorm as keras computes it, for TF to differentiate."""
+    xf = tf.cast(x, tf.float32)
+    mean, variance = tf.nn.moments(xf, axes=[-1], keepdims=True)
+    inv = tf.math.rsqrt(variance + eps) * gamma
+    return tf.cast(xf * inv + (beta - mean * inv), x.dtype)
+
+
+def forward_backward(fn, shape, dtype, params=()):
+    """A tf.function: fn's forward and backward on INPUTS random inputs of `shape`."""
+    xs = [tf.cast(tf.random.stateless_normal(shape, [i, 0]), dtype) for i in range(INPUTS)]
+    dys = [tf.cast(tf.random.stateless_normal(shape, [i, 1]), dtype) for i in range(INPUTS)]
+
+    @tf.function(autograph=False)
+    def run():
+        out = []
+        for x, dy in zip(xs, dys):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = fn(x, *params)
+            grads = tape.gradient(y, [x, *params], output_gradients=dy)
+            out.extend(tf.reduce_sum(tf.cast(g[..., :1], tf.float32)) for g in grads)
+        return tf.add_n(out)
+
+    return run
+
+
+def forward_only(fn, shape, dtype):
+    xs = [tf.cast(tf.random.stateless_normal(shape, [i, 0]), dtype) for i in range(INPUTS)]
+    return tf.function(lambda: tf.add_n([tf.reduce_sum(fn(x)[..., :1]) for x in xs]),
+                       autograph=False)
+
+
+def cases():
+    """(name, shape, dtype, {variant: tf.function})."""
+    h = tf.Variable(tf.ones([256])), tf.Variable(tf.zeros([256]))
+    keep = tf.random.stateless_uniform([32, 4, 128, 128], [0, 2]) >= 0.1
+    scale = tf.constant(1 / 0.9, tf.bfloat16)
+    for dtype in (tf.bfloat16, tf.float32):
+        yield ("GELU forward+backward", [4096, 1024], dtype, {
+            "ours": forward_backward(gelu, [4096, 1024], dtype),
+            "tf.nn.gelu exact": forward_backward(
+                lambda x: tf.nn.gelu(x, approximate=False), [4096, 1024], dtype)})
+    yield ("erf / erfc kernel", [4096, 1024], tf.float32, {
+        "erf": forward_only(tf.math.erf, [4096, 1024], tf.float32),
+        "erfc": forward_only(tf.math.erfc, [4096, 1024], tf.float32)})
+    yield ("LayerNorm forward+backward", [4096, 256], tf.bfloat16, {
+        "ours": forward_backward(lambda x, g, b: _layer_norm(x, g, b, 1e-12),
+                                 [4096, 256], tf.bfloat16, h),
+        "moments form": forward_backward(lambda x, g, b: moments_layer_norm(x, g, b, 1e-12),
+                                         [4096, 256], tf.bfloat16, h)})
+    yield ("dropout select forward", [32, 4, 128, 128], tf.bfloat16, {
+        "where(keep, x, 0)": forward_only(lambda x: tf.where(keep, x, tf.zeros([], x.dtype)),
+                                          [32, 4, 128, 128], tf.bfloat16),
+        "where(keep, x * s, zeros_like)": forward_only(
+            lambda x: tf.where(keep, x * scale, tf.zeros_like(x)), [32, 4, 128, 128],
+            tf.bfloat16)})
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--out", default=None, help="append one JSON line per case")
+    a = p.parse_args()
+    cpu = describe()
+    print("| piece | shape | dtype | variant | ms per input (median) |\n|---|---|---|---|---|")
+    for name, shape, dtype, variants in cases():
+        times = {v: [] for v in variants}
+        for fn in variants.values():
+            fn().numpy()  # trace and warm up
+        order = list(variants)
+        for r in range(a.rounds):
+            for v in order if r % 2 == 0 else order[::-1]:
+                t = time.perf_counter()
+                variants[v]().numpy()
+                times[v].append((time.perf_counter() - t) * 1e3 / INPUTS)
+        medians = {v: round(statistics.median(ts), 2) for v, ts in times.items()}
+        for v, ms in medians.items():
+            print(f"| {name} | {shape} | {dtype.name} | {v} | {ms} |")
+        if a.out:
+            record = {"date": cpu["date"], "cpu": cpu["cpu"], "avx512_bf16": cpu["avx512_bf16"],
+                      "amx_bf16": cpu["amx_bf16"], "code": tree_revision(), "piece": name,
+                      "shape": shape, "dtype": dtype.name, "rounds": a.rounds,
+                      "ms_per_input": medians}
+            with open(a.out, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
