@@ -22,9 +22,23 @@ def gumbel_sample(logits: tf.Tensor, seed: tf.Tensor, temperature: float = 1.0,
     Returns:
       [B, N] int32 sampled ids.
     """
-    logits = tf.cast(tf.stop_gradient(logits), tf.float32) / temperature
+    # Each line below is a pass over [B, N, V] (19.5M values for Small), so none is spent on
+    # an identity: no division by a temperature of 1, and the disallowed logits are lowered
+    # where they are (B x N of them) instead of through a one-hot of the whole tensor. The
+    # values are those of the authors' x / T - 1000 * one_hot, bit for bit.
+    logits = tf.cast(tf.stop_gradient(logits), tf.float32)
+    if temperature != 1.0:
+        logits /= temperature
     if disallow_ids is not None:
-        logits -= 1000.0 * tf.one_hot(disallow_ids, tf.shape(logits)[-1], dtype=tf.float32)
+        logits = _lower_at(logits, disallow_ids, 1000.0)
     uniform = rng.uniform(tf.shape(logits), seed)
     gumbel = -tf.math.log(-tf.math.log(uniform + 1e-9) + 1e-9)
     return tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32)
+
+
+def _lower_at(logits: tf.Tensor, ids: tf.Tensor, amount: float) -> tf.Tensor:
+    """logits [B, N, V] with logits[b, n, ids[b, n]] lowered by `amount`."""
+    shape = tf.shape(ids)
+    b, n = tf.meshgrid(tf.range(shape[0]), tf.range(shape[1]), indexing="ij")
+    index = tf.stack([b, n, tf.cast(ids, tf.int32)], -1)  # [B, N, 3]
+    return tf.tensor_scatter_nd_sub(logits, index, tf.fill(shape, tf.constant(amount)))

@@ -134,6 +134,28 @@ def test_gumbel_sampling_follows_softmax_and_temperature():
     np.testing.assert_array_equal(draws, again)
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_gumbel_sampling_draws_what_the_authors_formula_draws(temperature):
+    """The disallowed logits are lowered in place (not through a [B, N, V] one-hot) and a
+    temperature of 1 divides nothing: the samples are the authors' formula's, bit for bit."""
+    from electra_tf import rng
+
+    logits = tf.random.stateless_normal([6, 5, 300], [4, 4]) * 3
+    disallow = tf.random.stateless_uniform([6, 5], [5, 5], 0, 300, dtype=tf.int32)
+    seed = tf.constant([8, 9])
+    scaled = logits / temperature - 1000.0 * tf.one_hot(disallow, 300)
+    uniform = rng.uniform(tf.shape(logits), seed)
+    want = tf.argmax(scaled - tf.math.log(-tf.math.log(uniform + 1e-9) + 1e-9), -1,
+                     output_type=tf.int32)
+    got = sampling.gumbel_sample(logits, seed, temperature, disallow_ids=disallow)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert (got.numpy() != disallow.numpy()).all()
+    # the lowered logit: with the disallowed id far ahead of the rest it still is never drawn
+    peaked = logits + 50.0 * tf.one_hot(disallow, 300)
+    again = sampling.gumbel_sample(peaked, seed, temperature, disallow_ids=disallow)
+    assert (again.numpy() != disallow.numpy()).all()
+
+
 def test_sampling_has_no_gradient():
     logits = tf.Variable(tf.random.normal([2, 3, 5]))
     with tf.GradientTape() as tape:
