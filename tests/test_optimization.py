@@ -115,7 +115,13 @@ def test_float16_overflow_skips_the_update_and_halves_the_scale(float16_policy):
 def test_float16_training_with_loss_scaling_learns(float16_policy):
     model, step, it = _float16_step(2.0 ** 15)
     step.loss_scale.growth_interval = 3
-    losses = [float(step.train(it, tf.constant(3))["loss"]) / 3 for _ in range(10)]
+    losses, finite = [], []
+    for _ in range(10):
+        losses.append(float(step.train(it, tf.constant(3))["loss"]) / 3)
+        finite.append(bool(step.loss_scale.finite.numpy()))
     assert all(np.isfinite(losses)) and losses[-1] < losses[0] - 1.0
-    assert bool(step.loss_scale.finite.numpy())
+    # the scale grows every 3 finite steps until the gradients overflow, then halves: some
+    # steps overflow by design (which ones depends on rounding), most must not
+    assert sum(finite) >= 6, finite
+    assert all(np.isfinite(v.numpy()).all() for v in model.trainable_variables)
     assert model.discriminator.encoder.blocks[0].query.kernel.dtype == "float32"
