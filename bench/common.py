@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import subprocess
 import time
 
 import tensorflow as tf
 
 import electra_tf  # noqa: F401  (before TF: sets its oneDNN option)
 from electra_tf.machine import describe
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def matmul_peak_gflops(dtype: tf.DType, n: int = 2048, repeats: int = 10) -> float:
@@ -24,6 +28,14 @@ def matmul_peak_gflops(dtype: tf.DType, n: int = 2048, repeats: int = 10) -> flo
         mm(a).numpy()
         times.append(time.perf_counter() - t)
     return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def tree_revision() -> str:
+    """The working tree's commit, "+changes" when it differs from it."""
+    commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", REPO, "diff", "--quiet", "HEAD", "--", "electra_tf"])
+    return commit + ("+changes" if dirty.returncode else "")
 
 
 def emit(record: dict) -> None:

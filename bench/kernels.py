@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tensorflow as tf  # noqa: E402
-from step_ab import tree_revision  # noqa: E402
+from common import tree_revision  # noqa: E402
 
 from electra_tf.layers import _layer_norm, gelu  # noqa: E402
 from electra_tf.machine import describe  # noqa: E402

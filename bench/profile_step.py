@@ -23,8 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tensorflow as tf  # noqa: E402
+from common import tree_revision  # noqa: E402
 from pretrain_step import arguments, build_step  # noqa: E402
-from step_ab import tree_revision  # noqa: E402
 from tensorflow.python.profiler.internal import _pywrap_profiler_plugin  # noqa: E402
 
 from electra_tf.machine import describe  # noqa: E402

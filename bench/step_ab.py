@@ -27,12 +27,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tensorflow as tf  # noqa: E402
-from common import emit  # noqa: E402
+from common import REPO, emit, tree_revision  # noqa: E402
 from pretrain_step import arguments, build_step  # noqa: E402
 
 from electra_tf.machine import describe  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE_PACKAGE = "electra_tf_base"
 
 
@@ -54,14 +53,6 @@ def export_revision(revision: str, into: str) -> str:
                 with open(path, "w") as f:
                     f.write(text)
     return commit
-
-
-def tree_revision() -> str:
-    """The working tree's commit, "+changes" when it differs from it."""
-    commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=True,
-                            capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", REPO, "diff", "--quiet", "HEAD", "--", "electra_tf"])
-    return commit + ("+changes" if dirty.returncode else "")
 
 
 def paired_times(steps: dict, rounds: int, warmup: int = 2) -> dict[str, list[float]]:
