@@ -3,7 +3,8 @@
 Each case times forward and backward of one piece on the block's shapes (ELECTRA-Small,
 B*L = 4096 rows): GELU (ours: the authors' erf form with the derivative written out; TF's
 `tf.nn.gelu(approximate=False)`), the erf and erfc kernels alone, the LayerNorm (ours: closed-form
-gradient; the moments form differentiated by TF) and the dropout select. One call runs the piece
+gradient; the moments form differentiated by TF), the dropout select, and the training block's
+compiled chains (`electra_tf/fused.py`) against the same formulas in TF ops. One call runs the piece
 on 5 different inputs; the result is the median over rounds of per-input milliseconds, the two
 variants alternating. Prints a Markdown table; --out appends JSON lines.
 
@@ -25,7 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tensorflow as tf  # noqa: E402
 from common import tree_revision  # noqa: E402
 
-from electra_tf.layers import _layer_norm, gelu  # noqa: E402
+from electra_tf import fused  # noqa: E402
+from electra_tf.layers import _layer_norm, _select, gelu  # noqa: E402
 from electra_tf.machine import describe  # noqa: E402
 
 INPUTS = 5
@@ -90,14 +92,41 @@ def cases():
             tf.bfloat16)})
 
 
+def compiled_chains():
+    """The training block's chains as compiled kernels against the same formulas in TF ops."""
+    for dtype in (tf.bfloat16, tf.float32):
+        bias = tf.Variable(tf.random.stateless_normal([1024], [0, 3]))
+        yield ("bias + GELU forward+backward", [4096, 1024], dtype, {
+            "compiled": forward_backward(fused.bias_gelu, [4096, 1024], dtype, (bias,)),
+            "TF ops": forward_backward(lambda y, b: gelu(y + tf.cast(b, y.dtype)),
+                                       [4096, 1024], dtype, (bias,))})
+        keep = tf.random.stateless_uniform([4096, 256], [0, 4]) >= 0.1
+        params = (tf.Variable(tf.random.stateless_normal([256], [0, 5])),
+                  tf.Variable(tf.cast(tf.random.stateless_normal([4096, 256], [0, 6]), dtype)),
+                  tf.Variable(tf.ones([256])), tf.Variable(tf.zeros([256])))
+
+        def tf_ops(y, bias, residual, gamma, beta):
+            branch = _select(y + tf.cast(bias, y.dtype), keep)
+            return _layer_norm(residual + branch, gamma, beta, 1e-12)
+
+        yield ("bias + dropout + residual + LayerNorm forward+backward", [4096, 256], dtype, {
+            "compiled": forward_backward(
+                lambda y, b, r, g, be: fused.add_norm(y, b, keep, r, g, be, 1e-12),
+                [4096, 256], dtype, params),
+            "TF ops": forward_backward(tf_ops, [4096, 256], dtype, params)})
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--out", default=None, help="append one JSON line per case")
+    p.add_argument("--only", choices=["compiled"], default=None,
+                   help="only the training block's compiled chains")
     a = p.parse_args()
     cpu = describe()
     print("| piece | shape | dtype | variant | ms per input (median) |\n|---|---|---|---|---|")
-    for name, shape, dtype, variants in cases():
+    for name, shape, dtype, variants in (compiled_chains() if a.only else
+                                         [*cases(), *compiled_chains()]):
         times = {v: [] for v in variants}
         for fn in variants.values():
             fn().numpy()  # trace and warm up

@@ -16,7 +16,7 @@ import math
 import keras
 import tensorflow as tf
 
-from electra_tf import rng
+from electra_tf import fused, rng
 
 _MASK_ADDER = -10000.0  # the official BERT/ELECTRA additive attention mask
 
@@ -234,8 +234,8 @@ def _block(x, mask_adder, seed, w, num_heads, hidden_dropout, attention_dropout,
     def kernel(name, scale=1.0):  # a variable's value times scale, in the compute dtype
         return tf.cast(w[name] * scale if scale != 1.0 else w[name], dtype)
 
-    def dense(rows, name, scale=1.0):  # rows [M, in] @ kernel + bias, times scale
-        return tf.matmul(rows, kernel(f"{name}_kernel", scale)) + kernel(f"{name}_bias", scale)
+    def dense(rows, name):  # rows [M, in] @ kernel + bias
+        return tf.matmul(rows, kernel(f"{name}_kernel")) + kernel(f"{name}_bias")
 
     def drop(y, rate, seed):  # dropout of a y whose weights carry keep_scale(rate)
         return y if seed is None or rate == 0.0 else drop_units(y, rate, seed)
@@ -255,14 +255,27 @@ def _block(x, mask_adder, seed, w, num_heads, hidden_dropout, attention_dropout,
     probs = drop(tf.cast(probs, dtype), attention_dropout, seeds[0])
     context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])  # [B, L, A, H/A]
     context = tf.reshape(context, [-1, h])  # [B*L, H]
-    attended = drop(dense(context, "attention_output", keep_scale(hidden_dropout)),
-                    hidden_dropout, seeds[1])
-    rows = _layer_norm(rows + attended, w["attention_layer_norm_gamma"],
-                       w["attention_layer_norm_beta"], eps)
-    ffn = dense(gelu(dense(rows, "intermediate")), "output_dense",
-                keep_scale(hidden_dropout))  # [B*L, H]
-    rows = _layer_norm(rows + drop(ffn, hidden_dropout, seeds[2]),
-                       w["output_layer_norm_gamma"], w["output_layer_norm_beta"], eps)
+    gamma1, beta1 = w["attention_layer_norm_gamma"], w["attention_layer_norm_beta"]
+    gamma2, beta2 = w["output_layer_norm_gamma"], w["output_layer_norm_beta"]
+    if not training:  # plain TF ops, which every runtime serving an export runs
+        rows = _layer_norm(rows + dense(context, "attention_output"), gamma1, beta1, eps)
+        ffn = dense(gelu(dense(rows, "intermediate")), "output_dense")  # [B*L, H]
+        return tf.reshape(_layer_norm(rows + ffn, gamma2, beta2, eps), shape)
+    # training: the chains between the matmuls run as compiled kernels (electra_tf/fused.py):
+    # bias + dropout + residual + LayerNorm, bias + GELU, forward and backward
+    s = keep_scale(hidden_dropout)
+
+    def keep(y, seed):  # [B*L, H] kept units of the hidden dropout, None at rate 0
+        return None if hidden_dropout == 0.0 else keep_mask(tf.shape(y), hidden_dropout, seed)
+
+    attended = tf.matmul(context, kernel("attention_output_kernel", s))  # [B*L, H], no bias
+    rows = fused.add_norm(attended, w["attention_output_bias"] * s, keep(attended, seeds[1]),
+                          rows, gamma1, beta1, eps)
+    hidden = fused.bias_gelu(tf.matmul(rows, kernel("intermediate_kernel")),
+                             w["intermediate_bias"])  # [B*L, F]
+    ffn = tf.matmul(hidden, kernel("output_dense_kernel", s))  # [B*L, H], no bias
+    rows = fused.add_norm(ffn, w["output_dense_bias"] * s, keep(ffn, seeds[2]), rows,
+                          gamma2, beta2, eps)
     return tf.reshape(rows, shape)
 
 
@@ -316,11 +329,15 @@ def drop_units(x: tf.Tensor, rate: float, seed: tf.Tensor) -> tf.Tensor:
 
     The keep mask is drawn once and reused by the gradient: dy flows where x was kept.
     """
+    return _select(x, keep_mask(tf.shape(x), rate, seed))
+
+
+def keep_mask(shape: tf.Tensor, rate: float, seed: tf.Tensor) -> tf.Tensor:
+    """Dropout's kept units, bool of `shape`, each True with probability 1 - rate."""
     # compare raw 16-bit draws with rate * 2^16: no conversion to floats, and half the Philox
     # work of 32-bit draws (random bits were a tenth of a training step)
-    keep = rng.bits16(tf.shape(x), seed) >= tf.constant(min(round(rate * 2**16), 2**16 - 1),
-                                                         tf.uint16)
-    return _select(x, keep)
+    return rng.bits16(shape, seed) >= tf.constant(min(round(rate * 2**16), 2**16 - 1),
+                                                  tf.uint16)
 
 
 @tf.custom_gradient

@@ -1,0 +1,93 @@
+"""The block's compiled elementwise kernels compute the unfused formulas, values and gradients,
+and the training block (only it) runs them."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from electra_tf import fused
+from electra_tf.layers import TransformerBlock, _layer_norm, _select, gelu, keep_mask
+
+# float32: the same math in another order; bfloat16: both round the float32 result once, so
+# they differ by at most one bfloat16 step (2^-7 relative) where the float32 values straddle a
+# rounding boundary
+TOLERANCE = {"float32": 2e-5, "bfloat16": 2.0 ** -7}
+
+
+def _close(got, want, dtype, name):
+    got, want = tf.cast(got, tf.float32).numpy(), tf.cast(want, tf.float32).numpy()
+    tol = TOLERANCE[dtype]
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max(), err_msg=name)
+
+
+def _values_and_grads(fn, args, dy):
+    with tf.GradientTape() as tape:
+        tape.watch(args)
+        y = fn(*args)
+    return [y] + tape.gradient(y, args, output_gradients=dy)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_bias_gelu_is_gelu_of_the_biased_rows(dtype):
+    y = tf.cast(tf.random.stateless_normal([64, 40], [1, 2]) * 3, dtype)
+    bias = tf.cast(tf.random.stateless_normal([40], [1, 3]), dtype)
+    dy = tf.cast(tf.random.stateless_normal([64, 40], [1, 4]), dtype)
+    got = _values_and_grads(fused.bias_gelu, [y, bias], dy)
+    want = _values_and_grads(lambda y, b: gelu(y + b), [y, bias], dy)
+    assert [t.dtype for t in got] == [tf.as_dtype(dtype)] * 3
+    for name, g, w in zip(("value", "d y", "d bias"), got, want):
+        _close(g, w, dtype, name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("rate", [0.0, 0.25])
+def test_add_norm_is_layer_norm_of_residual_plus_dropped_branch(dtype, rate):
+    m, h, eps = 48, 32, 1e-12
+    y = tf.cast(tf.random.stateless_normal([m, h], [2, 1]), dtype)
+    bias = tf.cast(tf.random.stateless_normal([h], [2, 2]), dtype)
+    residual = tf.cast(tf.random.stateless_normal([m, h], [2, 3]) * 2 + 1, dtype)
+    gamma = tf.random.stateless_normal([h], [2, 4])
+    beta = tf.random.stateless_normal([h], [2, 5])
+    dy = tf.cast(tf.random.stateless_normal([m, h], [2, 6]), dtype)
+    keep = keep_mask([m, h], rate, tf.constant([5, 6])) if rate else None
+    if keep is not None:
+        assert not bool(tf.reduce_all(keep))  # something is dropped
+
+    def reference(y, bias, residual, gamma, beta):
+        branch = y + bias
+        return _layer_norm(residual + (branch if keep is None else _select(branch, keep)),
+                           gamma, beta, eps)
+
+    def ours(y, bias, residual, gamma, beta):
+        return fused.add_norm(y, bias, keep, residual, gamma, beta, eps)
+
+    args = [y, bias, residual, gamma, beta]
+    got, want = _values_and_grads(ours, args, dy), _values_and_grads(reference, args, dy)
+    names = ("value", "d y", "d bias", "d residual", "d gamma", "d beta")
+    for name, g, w in zip(names, got, want):
+        assert g.dtype == w.dtype, name
+        _close(g, w, dtype, name)
+
+
+def _compiled_calls(fn) -> int:
+    """How many XLA-compiled function calls the graph of `fn` holds, nested functions included."""
+    graph = tf.function(fn).get_concrete_function().graph.as_graph_def()
+    nodes = list(graph.node) + [n for f in graph.library.function for n in f.node_def]
+    return sum(n.attr["_XlaMustCompile"].b for n in nodes if "_XlaMustCompile" in n.attr)
+
+
+def test_only_the_training_block_runs_the_compiled_kernels():
+    # inference (and so exported SavedModels) keeps plain TF ops: every runtime serves them
+    block = TransformerBlock(16, 2, 24)
+    x = tf.random.stateless_normal([3, 5, 16], [4, 4])
+    adder = tf.zeros([3, 1, 1, 5])
+    assert _compiled_calls(lambda: block(x, adder, training=False)) == 0
+    seed = tf.constant([1, 2])
+
+    def train():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = block(x, adder, training=True, seed=seed)
+        return tape.gradient(y, x)
+
+    assert _compiled_calls(train) > 0
