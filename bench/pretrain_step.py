@@ -1,4 +1,4 @@
-"""Benchmark: one full ELECTRA pretraining step of electra-tf (generator, Gumbel sampling,
+"""Benchmark: one full ELECTRA pretraining step of electra-tf (generator, sampling,
 discriminator, losses, gradients, clipping, optimizer update), as `PretrainStep` runs it.
 
 Same workload as the peers in ../shared/peers: ELECTRA-Small (1/4 generator), V=30522,

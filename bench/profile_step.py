@@ -1,8 +1,9 @@
 """Where a pretraining step's time goes: TensorFlow's profiler over a few steps of the step
 `bench/pretrain_step.py` times, summarized by operation type and by kind of work.
 
-Self-time of every op on the host's threads (IDLE left out), grouped: matmuls (oneDNN matmul,
-batched matmul, fused matmul), random numbers (dropout masks and Gumbel noise: Philox bits),
+Self-time of every op on the host's threads (IDLE left out), and the time of the XLA-compiled
+kernels (the training block's chains, the sampling), grouped: matmuls (oneDNN matmul,
+batched matmul, fused matmul), random numbers (dropout masks, masking and sampling uniforms: Philox bits),
 elementwise math, reductions, casts, softmax and cross-entropy, gathers/scatters, optimizer,
 the rest. Prints a table; writes JSON lines (--out) with the CPU's flags.
 
@@ -26,6 +27,7 @@ import tensorflow as tf  # noqa: E402
 from common import tree_revision  # noqa: E402
 from pretrain_step import arguments, build_step  # noqa: E402
 from tensorflow.python.profiler.internal import _pywrap_profiler_plugin  # noqa: E402
+from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 from electra_tf.machine import describe  # noqa: E402
 
@@ -71,6 +73,25 @@ def op_stats(logdir: str) -> list[dict]:
             for row in table["rows"]]
 
 
+# The XLA-compiled chains of the training block (electra_tf/fused.py) and the sampling are not
+# in the framework-op table; their executions are these trace events on the host's threads.
+COMPILED_EVENT = "CpuExecutable::ExecuteAsyncOnStream"
+
+
+def compiled_time_us(logdir: str) -> float:
+    """Microseconds spent running XLA-compiled kernels in the trace."""
+    path = sorted(glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True))[-1]
+    space = xplane_pb2.XSpace()
+    with open(path, "rb") as f:
+        space.ParseFromString(f.read())
+    total = 0.0
+    for plane in space.planes:
+        ids = {i for i, m in plane.event_metadata.items() if m.name == COMPILED_EVENT}
+        total += sum(e.duration_ps for line in plane.lines for e in line.events
+                     if e.metadata_id in ids) / 1e6
+    return total
+
+
 def main() -> None:
     p = arguments(__doc__)
     p.set_defaults(steps=3)
@@ -86,11 +107,14 @@ def main() -> None:
             float(step.train(iterator, one)["loss"])
         tf.profiler.experimental.stop()
         rows = op_stats(logdir)
+        compiled = compiled_time_us(logdir)
     by_type, by_kind = collections.Counter(), collections.Counter()
     for row in rows:
         if row["type"] != "IDLE":
             by_type[row["type"]] += row["total_self_time"]
             by_kind[kind_of(row["type"])] += row["total_self_time"]
+    if compiled:
+        by_kind["compiled chains (XLA)"] += compiled
     busy = sum(by_kind.values())
     cpu = describe()
     record = {"date": cpu["date"], "size": a.size, "batch": a.batch, "seq": a.seq,

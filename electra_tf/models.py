@@ -175,7 +175,7 @@ class ElectraPretrainer(keras.Model):
     `call(batch, training, seed)` takes a masked batch (see the module docstring) and returns:
       mlm_logits [B, N, V] float32, sampled_ids [B, N], corrupted_ids [B, L] (the discriminator's
       input), is_replaced [B, L] int32 labels, disc_logits [B, L] float32.
-    `seed` is a stateless-random seed [2] int32 for the Gumbel sampling and dropout; the
+    `seed` is a stateless-random seed [2] int32 for the sampling and dropout; the
     training loop passes one derived from (run seed, step, replica), so runs are reproducible
     and resume exactly. Default: a fixed seed for sampling, a random one for dropout.
     """
@@ -200,17 +200,17 @@ class ElectraPretrainer(keras.Model):
                                               batch["segment_ids"])
         positions, weights = batch["masked_lm_positions"], batch["masked_lm_weights"]
         if seed is None:
-            sample_seed = rng.stream(tf.constant([pre.seed, 0], tf.int32), "gumbel")
+            sample_seed = rng.stream(tf.constant([pre.seed, 0], tf.int32), "sampling")
             gen_seed = disc_seed = None  # dropout (if training) draws random seeds
         else:
-            sample_seed = rng.stream(seed, "gumbel")
+            sample_seed = rng.stream(seed, "sampling")
             gen_seed = rng.stream(seed, "generator_dropout")
             disc_seed = rng.stream(seed, "discriminator_dropout")
         mlm_logits = self.generator(input_ids, input_mask, segment_ids, positions,
                                     training=training, seed=gen_seed)  # [B, N, V]
         disallow = batch["masked_lm_ids"] if pre.disallow_correct else None
-        sampled_ids = sampling.gumbel_sample(mlm_logits, sample_seed, pre.temperature,
-                                             disallow)  # [B, N]
+        sampled_ids = sampling.sample(mlm_logits, sample_seed, pre.temperature,
+                                      disallow)  # [B, N]
         replaced_slots = tf.cast(tf.not_equal(sampled_ids, batch["masked_lm_ids"]), tf.int32)
         placed, hit = scatter_at_slots(sampled_ids, positions, weights, tf.shape(input_ids)[1])
         corrupted_ids = tf.where(hit, placed, input_ids)  # [B, L]

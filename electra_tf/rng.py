@@ -70,9 +70,9 @@ def batch_seed(seed: tf.Tensor, first_example, examples) -> tf.Tensor:
 
 
 # Every purpose draws from its own stream: its tag is folded into the key, so the masking of
-# batch k and the Gumbel noise or dropout of step k never share numbers even when they start
+# batch k and the sampling or dropout of step k never share numbers even when they start
 # from the same (run seed, k).
-PURPOSES = ("masking", "gumbel", "generator_dropout", "discriminator_dropout", "task_dropout")
+PURPOSES = ("masking", "sampling", "generator_dropout", "discriminator_dropout", "task_dropout")
 
 
 def stream(seed: tf.Tensor, purpose: str) -> tf.Tensor:

@@ -10,7 +10,7 @@ tf.function (TPU-shaped: fixed shapes, no host round trip inside the loop). Per 
      (after aggregation, as the paper), and applied by the optimizer; under mixed_float16 the
      loss is scaled dynamically and a step with overflowing gradients is skipped;
   4. losses and metric sums come back summed over replicas and steps.
-Dropout and Gumbel-sampling seeds come from (run seed, step, position in the global batch).
+Dropout and sampling seeds come from (run seed, step, position in the global batch).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def sampling_seed(run_seed: int, step: tf.Tensor, part: tf.Tensor,
     """Stateless seed of micro-batch `part` at one step.
 
     With `examples` (the micro-batch size): a [4] seed; parts are numbered over the global batch
-    (replica x accumulation), so every example draws the same dropout and Gumbel noise however
+    (replica x accumulation), so every example draws the same dropout and sampled tokens however
     the global batch is split (see rng.uniform). Without: a [2] seed folded from `part`.
     """
     base = tf.stack([tf.constant(run_seed, tf.int32), tf.cast(step, tf.int32)])

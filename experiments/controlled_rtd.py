@@ -2,8 +2,9 @@
 
 A controlled comparison: the same initial weights (ours copied into transformers' generator and
 discriminator through the converters' name map, embeddings shared and the MLM output tied as in
-ELECTRA), the same batches and masks (our TFRecord pipeline, read once), the same Gumbel noise
-(our stream for each step, handed to the PyTorch side), dropout off in both (its masks cannot be
+ELECTRA), the same batches and masks (our TFRecord pipeline, read once), the same sampling uniforms
+(one per masked slot from our stream for each step, handed to the PyTorch side, which inverts
+its softmax's cumulative sum with them as ours does), dropout off in both (its masks cannot be
 shared), and the same optimizer arithmetic (the authors' Adam: no bias correction, decoupled
 weight decay 0.01 except LayerNorm and biases, epsilon 1e-6, clipping at global norm 1,
 warmup x linear decay), written out in PyTorch. Ours runs through `training.PretrainStep`,
@@ -101,8 +102,8 @@ class AuthorsAdam:
         return float(norm)
 
 
-def torch_step(gen, disc, opt, batch, gumbel_uniform, length):
-    """One ELECTRA update in PyTorch on our masked batch and our Gumbel uniforms."""
+def torch_step(gen, disc, opt, batch, uniform, length):
+    """One ELECTRA update in PyTorch on our masked batch and our sampling uniforms [B, N]."""
     t = {k: torch.from_numpy(np.asarray(v)) for k, v in batch.items()}
     ids, mask, seg = t["input_ids"].long(), t["input_mask"].long(), t["segment_ids"].long()
     pos, mids, w = t["masked_lm_positions"].long(), t["masked_lm_ids"].long(), \
@@ -113,9 +114,11 @@ def torch_step(gen, disc, opt, batch, gumbel_uniform, length):
     logits = torch.gather(logits, 1, pos[:, :, None].expand(-1, -1, logits.shape[-1]))
     ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), mids, reduction="none")
     mlm = (ce * w).sum() / (w.sum() + 1e-6)
-    u = torch.from_numpy(gumbel_uniform)
-    noise = -torch.log(-torch.log(u + 1e-9) + 1e-9)
-    sampled = torch.argmax(logits.detach() + noise, -1)  # [B, N]
+    # inverse CDF of the softmax, in float64 (ours sums float32 in two levels: the same word
+    # unless a uniform falls within round-off of a boundary)
+    cum = torch.cumsum(torch.softmax(logits.detach().double(), -1), -1)  # [B, N, V]
+    target = torch.from_numpy(uniform).double()[..., None] * cum[..., -1:]
+    sampled = torch.searchsorted(cum, target, right=True)[..., 0].clamp(max=cum.shape[-1] - 1)
     live = w > 0
     original = ids.clone()
     for b in range(ids.shape[0]):  # restore the originals, then place the samples
@@ -221,8 +224,7 @@ def main() -> None:
     with open(a.out, "w") as out:
         for step, batch in enumerate(batches):
             seed = training.sampling_seed(cfg.pretrain.seed, step, 0, a.batch)
-            uniform = rng.uniform(tf.constant([a.batch, n, vocab.size]),
-                                  rng.stream(seed, "gumbel")).numpy()
+            uniform = rng.uniform(tf.constant([a.batch, n]), rng.stream(seed, "sampling")).numpy()
             ours = {k: v.numpy() for k, v in step_fn.train(ours_input, tf.constant(1)).items()}
             theirs = torch_step(gen, disc, theirs_opt, batch, uniform, a.max_seq_length)
             row = {"step": step + 1, **{f"{k}_ours": round(float(ours[k]), 6) for k in

@@ -60,7 +60,7 @@ def main() -> None:
     sources = [*models, "uniform"]
     scores = {(d, s): ([], []) for d in models for s in sources}
     for i, batch in enumerate(data):
-        seed = rng.stream(tf.constant([a.seed, i], tf.int32), "gumbel")
+        seed = rng.stream(tf.constant([a.seed, i], tf.int32), "sampling")
         for source in sources:
             if source == "uniform":
                 corrupted, replaced = uniform_corruption(batch, vocab.size, a.seed + i)

@@ -52,8 +52,9 @@ def _ngrams(values: np.ndarray, n: int = 3) -> set:
 def test_masking_sampling_and_dropout_draw_from_separate_streams(objective, monkeypatch):
     # The pipeline masks batch k with a seed from (run seed, k) and the loop corrupts it and
     # drops units at step k with a seed from (run seed, k): every random number of that step
-    # (masking, random tokens, Gumbel noise, each dropout) must come from its own stream.
-    # Before, the first B*L Gumbel uniforms of step k were batch k's masking uniforms.
+    # (masking, random tokens, the sampling's uniforms, each dropout) must come from its own
+    # stream: with one key, the first uniforms of step k's sampling would be batch k's
+    # masking uniforms.
     from helpers import CLS, MASK, SEP, packed_batch, tiny_config
 
     from electra_tf import config, training
@@ -97,7 +98,7 @@ def test_masking_sampling_and_dropout_draw_from_separate_streams(objective, monk
 
 
 def test_streams_are_named_and_keep_the_batch_position():
-    masked = rng.stream(rng.batch_seed(SEED, 4, 2), "gumbel").numpy()
+    masked = rng.stream(rng.batch_seed(SEED, 4, 2), "sampling").numpy()
     assert masked[2:].tolist() == [4, 2]
     keys = {tuple(rng.stream(SEED, p).numpy()) for p in rng.PURPOSES}
     assert len(keys) == len(rng.PURPOSES) and tuple(SEED.numpy()) not in keys
