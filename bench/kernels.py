@@ -94,13 +94,13 @@ def cases():
 
 def compiled_chains():
     """The training block's chains as compiled kernels against the same formulas in TF ops."""
+    keep = tf.random.stateless_uniform([4096, 256], [0, 4]) >= 0.1
     for dtype in (tf.bfloat16, tf.float32):
         bias = tf.Variable(tf.random.stateless_normal([1024], [0, 3]))
         yield ("bias + GELU forward+backward", [4096, 1024], dtype, {
             "compiled": forward_backward(fused.bias_gelu, [4096, 1024], dtype, (bias,)),
             "TF ops": forward_backward(lambda y, b: gelu(y + tf.cast(b, y.dtype)),
                                        [4096, 1024], dtype, (bias,))})
-        keep = tf.random.stateless_uniform([4096, 256], [0, 4]) >= 0.1
         params = (tf.Variable(tf.random.stateless_normal([256], [0, 5])),
                   tf.Variable(tf.cast(tf.random.stateless_normal([4096, 256], [0, 6]), dtype)),
                   tf.Variable(tf.ones([256])), tf.Variable(tf.zeros([256])))

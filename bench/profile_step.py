@@ -3,9 +3,10 @@
 
 Self-time of every op on the host's threads (IDLE left out), and the time of the XLA-compiled
 kernels (the training block's chains, the sampling), grouped: matmuls (oneDNN matmul,
-batched matmul, fused matmul), random numbers (dropout masks, masking and sampling uniforms: Philox bits),
-elementwise math, reductions, casts, softmax and cross-entropy, gathers/scatters, optimizer,
-the rest. Prints a table; writes JSON lines (--out) with the CPU's flags.
+batched matmul, fused matmul), random numbers (Philox bits: dropout masks, masking and
+sampling uniforms), elementwise math, reductions, casts, softmax and cross-entropy,
+gathers/scatters, optimizer, the rest. Prints a table; writes JSON lines (--out) with the
+CPU's flags.
 
     .venv/bin/python bench/profile_step.py --precision mixed_bfloat16 --steps 3 \
         --out bench/results/profile_step.jsonl
