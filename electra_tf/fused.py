@@ -1,4 +1,5 @@
-"""The encoder block's elementwise chains as XLA-compiled kernels, forward and backward.
+"""Elementwise chains as XLA-compiled kernels, forward and backward: the encoder block's in
+training, and the masked-LM cross-entropy over the vocabulary.
 
 On CPU every TF elementwise kernel is one pass over memory, and a training block spends more
 time in them (bias adds, GELU, dropout, residual adds, LayerNorm, casts) than in its matmuls.
@@ -101,3 +102,59 @@ def add_norm(y, bias, keep, residual, gamma, beta, eps: float):
         return out, grad
 
     return run(y, bias, residual, gamma, beta)
+
+
+# --- float32 logits: a bias added to a matmul's output in the compute dtype -----------------------
+
+def _bias_float32_forward(y, bias):
+    return tf.cast(y, tf.float32) + tf.cast(bias, tf.float32)
+
+
+def _bias_float32_backward(dout, y, bias):
+    rows = tf.reshape(dout, [-1, tf.shape(dout)[-1]])  # [.., V] -> [rows, V]
+    return tf.cast(dout, y.dtype), tf.cast(tf.reduce_sum(rows, 0), bias.dtype)
+
+
+_bias_float32_forward_xla = _compiled(_bias_float32_forward)
+_bias_float32_backward_xla = _compiled(_bias_float32_backward)
+
+
+@tf.custom_gradient
+def bias_float32(y, bias):
+    """float32(y) + bias, y [.., V] in the compute dtype (the MLM head's logits), bias [V]:
+    one pass each way instead of a cast and an add (and, backward, a column sum and a cast)
+    over [B, N, V] float32."""
+    return (_bias_float32_forward_xla(y, bias),
+            lambda dout: _bias_float32_backward_xla(dout, y, bias))
+
+
+# --- cross-entropy over the vocabulary ----------------------------------------------------------
+
+def _cross_entropy_forward(logits, ids):
+    top = tf.reduce_max(logits, -1)  # [..]
+    log_total = top + tf.math.log(tf.reduce_sum(tf.exp(logits - top[..., None]), -1))
+    return log_total - tf.gather(logits, ids, batch_dims=len(ids.shape)), log_total
+
+
+def _cross_entropy_backward(logits, ids, log_total, dce):
+    probs = tf.exp(logits - log_total[..., None])  # softmax, [.., V]
+    return (probs - tf.one_hot(ids, tf.shape(logits)[-1])) * dce[..., None]
+
+
+_cross_entropy_forward_xla = _compiled(_cross_entropy_forward)
+_cross_entropy_backward_xla = _compiled(_cross_entropy_backward)
+
+
+def sparse_cross_entropy(logits, ids):
+    """`tf.nn.sparse_softmax_cross_entropy_with_logits` for float32 logits [.., V] and int ids
+    [..] in range -> [..]. TF's kernel makes several passes over the logits and writes their
+    gradient at every call, evaluation included; here the forward is one pass and the gradient
+    one more, only when asked for (on [640, 30522]: ~55 against ~110 ms, forward+backward)."""
+    ids = tf.cast(ids, tf.int32)
+
+    @tf.custom_gradient
+    def run(logits):
+        ce, log_total = _cross_entropy_forward_xla(logits, ids)
+        return ce, lambda dce: _cross_entropy_backward_xla(logits, ids, log_total, dce)
+
+    return run(logits)

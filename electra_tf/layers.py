@@ -396,7 +396,8 @@ class MaskedLMHead(keras.layers.Layer):
         x = self.layer_norm(self.dense(x))  # [B, N, E]
         table = tf.cast(self.embeddings.word_embeddings, x.dtype)
         logits = tf.matmul(x, table, transpose_b=True)  # [B, N, V]
-        return tf.cast(logits, tf.float32) + tf.cast(self.output_bias, tf.float32)
+        bias = tf.convert_to_tensor(self.output_bias)  # (autocast as a Dense bias is)
+        return fused.bias_float32(logits, bias)  # [B, N, V] float32
 
     def get_config(self):
         config = super().get_config()

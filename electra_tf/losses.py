@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
+from electra_tf import fused
 from electra_tf.config import PretrainConfig
 
 # The exact AUC reads the logits of at most this many tokens per step (all of them for the
@@ -32,8 +33,7 @@ def mlm_loss(logits: tf.Tensor, ids: tf.Tensor, weights: tf.Tensor,
     global batch, so that the parts' losses add up to the global batch's mean.
     """
     weights = tf.cast(weights, tf.float32)
-    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids,
-                                                        logits=tf.cast(logits, tf.float32))
+    ce = fused.sparse_cross_entropy(tf.cast(logits, tf.float32), ids)  # [B, N]
     total = tf.reduce_sum(weights) if denominator is None else denominator
     return tf.reduce_sum(ce * weights) / (total + 1e-6)
 

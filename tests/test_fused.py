@@ -91,3 +91,27 @@ def test_only_the_training_block_runs_the_compiled_kernels():
         return tape.gradient(y, x)
 
     assert _compiled_calls(train) > 0
+
+
+def test_sparse_cross_entropy_is_tfs_values_and_gradient():
+    logits = tf.random.stateless_normal([4, 6, 300], [3, 1]) * 4
+    ids = tf.random.stateless_uniform([4, 6], [3, 2], 0, 300, dtype=tf.int32)
+    dce = tf.random.stateless_uniform([4, 6], [3, 3])
+    got = _values_and_grads(lambda x: fused.sparse_cross_entropy(x, ids), [logits], dce)
+    want = _values_and_grads(
+        lambda x: tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=x),
+        [logits], dce)
+    for name, g, w in zip(("value", "d logits"), got, want):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_bias_float32_is_cast_plus_bias(dtype):
+    y = tf.cast(tf.random.stateless_normal([3, 4, 50], [6, 1]), dtype)
+    bias = tf.random.stateless_normal([50], [6, 2])
+    dout = tf.random.stateless_normal([3, 4, 50], [6, 3])
+    got = _values_and_grads(fused.bias_float32, [y, bias], dout)
+    want = _values_and_grads(lambda y, b: tf.cast(y, tf.float32) + b, [y, bias], dout)
+    assert [t.dtype for t in got] == [tf.float32, tf.as_dtype(dtype), tf.float32]
+    for name, g, w in zip(("value", "d y", "d bias"), got, want):
+        _close(g, w, "float32", name)
