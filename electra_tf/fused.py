@@ -104,6 +104,42 @@ def add_norm(y, bias, keep, residual, gamma, beta, eps: float):
     return run(y, bias, residual, gamma, beta)
 
 
+# --- attention probabilities: mask + softmax + dropout -----------------------------------------
+
+def _attention_forward(scores, mask_adder, keep):
+    z = tf.cast(scores, tf.float32) + tf.cast(mask_adder, tf.float32)  # [B, A, L, L]
+    e = tf.exp(z - tf.reduce_max(z, -1, keepdims=True))
+    probs = e / tf.reduce_sum(e, -1, keepdims=True)  # float32 softmax
+    dropped = probs if keep is None else tf.where(keep, probs, 0.0)
+    return tf.cast(dropped, scores.dtype), probs
+
+
+def _attention_backward(dout, probs, keep):
+    dprobs = tf.cast(dout, tf.float32)
+    if keep is not None:
+        dprobs = tf.where(keep, dprobs, 0.0)
+    dz = probs * (dprobs - tf.reduce_sum(dprobs * probs, -1, keepdims=True))
+    return tf.cast(dz, dout.dtype)
+
+
+_attention_forward_xla = _compiled(_attention_forward)
+_attention_backward_xla = _compiled(_attention_backward)
+
+
+def attention_probs(scores, mask_adder, keep):
+    """dropout(softmax(scores + mask_adder)), the softmax in float32. scores [B, A, L, L] in
+    the compute dtype (scaled), mask_adder [B, 1, 1, L], keep [B, A, L, L] bool (the dropout's
+    1 / (1 - rate) folded into the values) or None -> [B, A, L, L] in the compute dtype; the
+    gradient reaches the scores only (the mask is a constant of the batch)."""
+
+    @tf.custom_gradient
+    def run(scores):
+        out, probs = _attention_forward_xla(scores, mask_adder, keep)
+        return out, lambda dout: _attention_backward_xla(dout, probs, keep)
+
+    return run(scores)
+
+
 # --- float32 logits: a bias added to a matmul's output in the compute dtype -----------------------
 
 def _bias_float32_forward(y, bias):

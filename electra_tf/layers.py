@@ -237,8 +237,8 @@ def _block(x, mask_adder, seed, w, num_heads, hidden_dropout, attention_dropout,
     def dense(rows, name):  # rows [M, in] @ kernel + bias
         return tf.matmul(rows, kernel(f"{name}_kernel")) + kernel(f"{name}_bias")
 
-    def drop(y, rate, seed):  # dropout of a y whose weights carry keep_scale(rate)
-        return y if seed is None or rate == 0.0 else drop_units(y, rate, seed)
+    def keep(y, rate, seed):  # the kept units of a dropout of y, None at rate 0
+        return None if rate == 0.0 else keep_mask(tf.shape(y), rate, seed)
 
     shape = tf.shape(x)
     rows = tf.reshape(x, [-1, h])  # [B*L, H]
@@ -250,9 +250,13 @@ def _block(x, mask_adder, seed, w, num_heads, hidden_dropout, attention_dropout,
     qkv = tf.matmul(rows, tf.cast(qkv_kernel, dtype)) + tf.cast(qkv_bias, dtype)  # [B*L, 3H]
     qkv = tf.reshape(qkv, [shape[0], shape[1], 3, a, h // a])
     q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))  # each [B, A, L, H/A]
-    scores = tf.cast(tf.matmul(q, k, transpose_b=True), tf.float32)  # [B, A, L, L], scaled
-    probs = tf.nn.softmax(scores + tf.cast(mask_adder, tf.float32), axis=-1)  # float32 softmax
-    probs = drop(tf.cast(probs, dtype), attention_dropout, seeds[0])
+    scores = tf.matmul(q, k, transpose_b=True)  # [B, A, L, L], scaled
+    if training:  # mask + softmax + dropout as one compiled kernel each way
+        probs = fused.attention_probs(scores, mask_adder,
+                                      keep(scores, attention_dropout, seeds[0]))
+    else:
+        probs = tf.nn.softmax(tf.cast(scores, tf.float32) + tf.cast(mask_adder, tf.float32))
+        probs = tf.cast(probs, dtype)  # float32 softmax
     context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])  # [B, L, A, H/A]
     context = tf.reshape(context, [-1, h])  # [B*L, H]
     gamma1, beta1 = w["attention_layer_norm_gamma"], w["attention_layer_norm_beta"]
@@ -264,18 +268,14 @@ def _block(x, mask_adder, seed, w, num_heads, hidden_dropout, attention_dropout,
     # training: the chains between the matmuls run as compiled kernels (electra_tf/fused.py):
     # bias + dropout + residual + LayerNorm, bias + GELU, forward and backward
     s = keep_scale(hidden_dropout)
-
-    def keep(y, seed):  # [B*L, H] kept units of the hidden dropout, None at rate 0
-        return None if hidden_dropout == 0.0 else keep_mask(tf.shape(y), hidden_dropout, seed)
-
     attended = tf.matmul(context, kernel("attention_output_kernel", s))  # [B*L, H], no bias
-    rows = fused.add_norm(attended, w["attention_output_bias"] * s, keep(attended, seeds[1]),
-                          rows, gamma1, beta1, eps)
+    rows = fused.add_norm(attended, w["attention_output_bias"] * s,
+                          keep(attended, hidden_dropout, seeds[1]), rows, gamma1, beta1, eps)
     hidden = fused.bias_gelu(tf.matmul(rows, kernel("intermediate_kernel")),
                              w["intermediate_bias"])  # [B*L, F]
     ffn = tf.matmul(hidden, kernel("output_dense_kernel", s))  # [B*L, H], no bias
-    rows = fused.add_norm(ffn, w["output_dense_bias"] * s, keep(ffn, seeds[2]), rows,
-                          gamma2, beta2, eps)
+    rows = fused.add_norm(ffn, w["output_dense_bias"] * s, keep(ffn, hidden_dropout, seeds[2]),
+                          rows, gamma2, beta2, eps)
     return tf.reshape(rows, shape)
 
 

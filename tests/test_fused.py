@@ -115,3 +115,22 @@ def test_bias_float32_is_cast_plus_bias(dtype):
     assert [t.dtype for t in got] == [tf.float32, tf.as_dtype(dtype), tf.float32]
     for name, g, w in zip(("value", "d y", "d bias"), got, want):
         _close(g, w, "float32", name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("rate", [0.0, 0.3])
+def test_attention_probs_are_the_masked_softmax_dropped(dtype, rate):
+    scores = tf.cast(tf.random.stateless_normal([2, 3, 7, 7], [7, 1]) * 3, dtype)
+    adder = tf.constant([[[[0.0] * 5 + [-10000.0] * 2]], [[[0.0] * 7]]])  # [2, 1, 1, 7]
+    dy = tf.cast(tf.random.stateless_normal([2, 3, 7, 7], [7, 2]), dtype)
+    keep = keep_mask([2, 3, 7, 7], rate, tf.constant([7, 3])) if rate else None
+
+    def reference(scores):
+        probs = tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32) + adder), dtype)
+        return probs if keep is None else _select(probs, keep)
+
+    got = _values_and_grads(lambda s: fused.attention_probs(s, adder, keep), [scores], dy)
+    want = _values_and_grads(reference, [scores], dy)
+    for name, g, w in zip(("value", "d scores"), got, want):
+        assert g.dtype == w.dtype, name
+        _close(g, w, dtype, name)
