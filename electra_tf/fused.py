@@ -58,20 +58,28 @@ def bias_gelu(y, bias):
 
 # --- bias + dropout + residual + LayerNorm -----------------------------------------------------
 
+def _normalized(z, eps):
+    """z [M, H] -> (xhat, 1 / std) [M, H], [M, 1], statistics in float32."""
+    z = tf.cast(z, tf.float32)
+    centered = z - tf.reduce_mean(z, -1, keepdims=True)
+    inv = tf.math.rsqrt(tf.reduce_mean(centered * centered, -1, keepdims=True) + eps)
+    return centered * inv, inv
+
+
 def _add_norm_forward(y, bias, keep, residual, gamma, beta, eps):
     branch = tf.cast(y, tf.float32) + tf.cast(bias, tf.float32)  # [M, H]
     if keep is not None:
         branch = tf.where(keep, branch, 0.0)
-    z = tf.cast(residual, tf.float32) + branch
-    mean = tf.reduce_mean(z, -1, keepdims=True)  # [M, 1]
-    centered = z - mean
-    inv = tf.math.rsqrt(tf.reduce_mean(centered * centered, -1, keepdims=True) + eps)  # [M, 1]
-    xhat = centered * inv  # [M, H]
-    return tf.cast(xhat * gamma + beta, y.dtype), xhat, inv
+    # the sum rounded to the compute dtype, as the unfused block adds; kept for the gradient
+    # instead of the float32 normalized rows (half the bytes written here and read back there)
+    z = tf.cast(tf.cast(residual, tf.float32) + branch, y.dtype)
+    xhat, _ = _normalized(z, eps)
+    return tf.cast(xhat * gamma + beta, y.dtype), z
 
 
-def _add_norm_backward(dout, xhat, inv, keep, gamma):
+def _add_norm_backward(dout, z, keep, gamma, eps):
     dtype = dout.dtype
+    xhat, inv = _normalized(z, eps)
     dout = tf.cast(dout, tf.float32)
     g = dout * gamma  # d loss / d xhat
     dz = inv * (g - tf.reduce_mean(g, -1, keepdims=True)
@@ -92,11 +100,10 @@ def add_norm(y, bias, keep, residual, gamma, beta, eps: float):
     -> [M, H] in y's dtype."""
     @tf.custom_gradient
     def run(y, bias, residual, gamma, beta):
-        out, xhat, inv = _add_norm_forward_xla(y, bias, keep, residual, gamma, beta, eps)
+        out, z = _add_norm_forward_xla(y, bias, keep, residual, gamma, beta, eps)
 
         def grad(dout):
-            dbranch, dz, dbias, dgamma, dbeta = _add_norm_backward_xla(dout, xhat, inv, keep,
-                                                                       gamma)
+            dbranch, dz, dbias, dgamma, dbeta = _add_norm_backward_xla(dout, z, keep, gamma, eps)
             return dbranch, tf.cast(dbias, bias.dtype), dz, dgamma, dbeta
 
         return out, grad
