@@ -3,8 +3,10 @@
 Each case times forward and backward of one piece on the block's shapes (ELECTRA-Small,
 B*L = 4096 rows): GELU (ours: the authors' erf form with the derivative written out; TF's
 `tf.nn.gelu(approximate=False)`), the erf and erfc kernels alone, the LayerNorm (ours: closed-form
-gradient; the moments form differentiated by TF), the dropout select, and the training block's
-compiled chains (`electra_tf/fused.py`) against the same formulas in TF ops. One call runs the piece
+gradient; the moments form differentiated by TF), the dropout select, the training block's
+compiled chains (`electra_tf/fused.py`) against the same formulas in TF ops, the MLM
+cross-entropy (compiled / TF's kernel) and the sampling (inverse CDF / the authors' Gumbel-max)
+over [B, N, V] = [32, 20, 30522] logits. One call runs the piece
 on 5 different inputs; the result is the median over rounds of per-input milliseconds, the two
 variants alternating. Prints a Markdown table; --out appends JSON lines.
 
@@ -26,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tensorflow as tf  # noqa: E402
 from common import tree_revision  # noqa: E402
 
-from electra_tf import fused  # noqa: E402
+from electra_tf import fused, rng, sampling  # noqa: E402
 from electra_tf.layers import _layer_norm, _select, gelu  # noqa: E402
 from electra_tf.machine import describe  # noqa: E402
 
@@ -41,10 +43,12 @@ def moments_layer_norm(x, gamma, beta, eps):
     return tf.cast(xf * inv + (beta - mean * inv), x.dtype)
 
 
-def forward_backward(fn, shape, dtype, params=()):
-    """A tf.function: fn's forward and backward on INPUTS random inputs of `shape`."""
+def forward_backward(fn, shape, dtype, params=(), out_shape=None):
+    """A tf.function: fn's forward and backward on INPUTS random inputs of `shape`, with random
+    gradients of fn's output (of `out_shape`, default `shape`)."""
     xs = [tf.cast(tf.random.stateless_normal(shape, [i, 0]), dtype) for i in range(INPUTS)]
-    dys = [tf.cast(tf.random.stateless_normal(shape, [i, 1]), dtype) for i in range(INPUTS)]
+    dys = [tf.cast(tf.random.stateless_normal(out_shape or shape, [i, 1]), dtype)
+           for i in range(INPUTS)]
 
     @tf.function(autograph=False)
     def run():
@@ -116,17 +120,54 @@ def compiled_chains():
             "TF ops": forward_backward(tf_ops, [4096, 256], dtype, params)})
 
 
+def gumbel_max(logits, seed):
+    """The authors' sampling: argmax of logits + Gumbel noise, a uniform per vocabulary entry."""
+    uniform = rng.uniform(tf.shape(logits), seed)
+    return tf.argmax(logits - tf.math.log(-tf.math.log(uniform + 1e-9) + 1e-9), -1,
+                     output_type=tf.int32)
+
+
+def vocabulary_pieces():
+    """The MLM cross-entropy and the sampling over [B, N, V] = [32, 20, 30522] float32 logits."""
+    shape = [32, 20, 30522]
+    ids = tf.random.stateless_uniform(shape[:2], [0, 7], 0, shape[2], dtype=tf.int32)
+    # a [4] seed as the training step's, in a variable: a constant seed would let grappler fold
+    # the random numbers into the graph, which the step (seeded by its counter) cannot do
+    seed = tf.Variable(rng.batch_seed(tf.constant([1, 2]), 0, shape[0]))
+    yield ("MLM cross-entropy forward+backward", shape, tf.float32, {
+        "compiled": forward_backward(lambda x: fused.sparse_cross_entropy(x, ids), shape,
+                                     tf.float32, out_shape=shape[:2]),
+        "TF's kernel": forward_backward(
+            lambda x: tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=x),
+            shape, tf.float32, out_shape=shape[:2])})
+    yield ("sampling, forward", shape, tf.float32, {
+        "inverse CDF (compiled)": forward_only(lambda x: sampling.sample(x, seed.read_value()),
+                                               shape, tf.float32),
+        "Gumbel-max (authors')": forward_only(lambda x: gumbel_max(x, seed.read_value()), shape,
+                                              tf.float32)})
+    scores = [32, 4, 128, 128]
+    adder = tf.zeros([32, 1, 1, 128])
+    keep = tf.random.stateless_uniform(scores, [0, 8]) >= 0.1
+    yield ("attention mask + softmax + dropout forward+backward", scores, tf.bfloat16, {
+        "compiled": forward_backward(lambda s: fused.attention_probs(s, adder, keep), scores,
+                                     tf.bfloat16),
+        "TF ops": forward_backward(
+            lambda s: _select(tf.cast(tf.nn.softmax(tf.cast(s, tf.float32) + adder), s.dtype),
+                              keep), scores, tf.bfloat16)})
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--out", default=None, help="append one JSON line per case")
     p.add_argument("--only", choices=["compiled"], default=None,
-                   help="only the training block's compiled chains")
+                   help="only the compiled kernels (the block's chains, the MLM cross-entropy, "
+                        "the sampling)")
     a = p.parse_args()
     cpu = describe()
     print("| piece | shape | dtype | variant | ms per input (median) |\n|---|---|---|---|---|")
-    for name, shape, dtype, variants in (compiled_chains() if a.only else
-                                         [*cases(), *compiled_chains()]):
+    compiled = [*compiled_chains(), *vocabulary_pieces()]
+    for name, shape, dtype, variants in (compiled if a.only else [*cases(), *compiled]):
         times = {v: [] for v in variants}
         for fn in variants.values():
             fn().numpy()  # trace and warm up
