@@ -1,18 +1,20 @@
 """Elementwise chains as XLA-compiled kernels, forward and backward: the encoder block's in
-training, and the masked-LM cross-entropy over the vocabulary.
+training (attention mask + softmax + dropout, bias + dropout + residual + LayerNorm,
+bias + GELU), the MLM head's float32 bias and the masked-LM cross-entropy.
 
-On CPU every TF elementwise kernel is one pass over memory, and a training block spends more
+On CPU every TF elementwise kernel is one pass over memory, and a training block spent more
 time in them (bias adds, GELU, dropout, residual adds, LayerNorm, casts) than in its matmuls.
 Compiling a whole training step with XLA fuses them but loses oneDNN's matmuls (7-11x slower on
 an AMX Xeon, bench/results/pretrain_step_xla_2026-12-02.jsonl). Here only the chains between
 two matmuls are compiled, each as one `tf.function(jit_compile=True)` for its forward and one
 for its backward, written out: the matmuls stay TF's (oneDNN), the chains become a few fused
-loops. Used for training only (`_block` with a dropout seed); inference and exported
-SavedModels keep plain TF ops, which every TensorFlow runtime serves.
+loops (bench/results/kernels.md). The block uses them for training only (`_block` with a
+dropout seed): inference and exported SavedModels keep plain TF ops, which every TensorFlow
+runtime serves. The MLM head and loss, which exports do not hold, use them always.
 
 Shapes: M rows (B * L), H hidden size, F FFN size. `y` is a matmul's output in the compute
-dtype (bfloat16 or float32) before its bias; biases, LayerNorm weights and all statistics are
-float32, as the unfused block computes them.
+dtype (bfloat16 or float32) before its bias; biases are added, softmaxes and LayerNorm
+statistics computed in float32, as the unfused block does.
 """
 
 from __future__ import annotations
