@@ -31,18 +31,39 @@ def _compiled(fn):
     return tf.function(fn, jit_compile=True, autograph=False, reduce_retracing=True)
 
 
+# --- the formulas, shared with the plain ops of `layers` (float32 in, float32 out) ---------------
+
+def gelu_cdf(u):
+    """Phi(u) = 0.5 (1 + erf(u / sqrt 2)), the authors' form: GELU(u) = u Phi(u)."""
+    return 0.5 + 0.5 * tf.math.erf(u * _INV_SQRT2)
+
+
+def gelu_slope(u, cdf):
+    """GELU's derivative Phi(u) + u phi(u), given cdf = Phi(u)."""
+    t = u * _INV_SQRT2
+    return cdf + t * tf.exp(-t * t) * _INV_SQRT_PI  # u phi(u) = t exp(-t^2) / sqrt(pi)
+
+
+def layer_norm_grads(dout, xhat, inv, gamma):
+    """LayerNorm's gradients from d out [M, H], the normalized rows xhat [M, H] and 1 / std
+    [M, 1]: (d input [M, H], d gamma [H], d beta [H]). The closed form passes over [M, H]
+    about half as often as TF's gradient of the moments form."""
+    g = dout * gamma  # d loss / d xhat
+    dx = inv * (g - tf.reduce_mean(g, -1, keepdims=True)
+                - xhat * tf.reduce_mean(g * xhat, -1, keepdims=True))
+    return dx, tf.reduce_sum(dout * xhat, 0), tf.reduce_sum(dout, 0)
+
+
 # --- bias + GELU -----------------------------------------------------------------------------
 
 def _bias_gelu_forward(y, bias):
     u = tf.cast(y, tf.float32) + tf.cast(bias, tf.float32)  # [M, F]
-    return tf.cast(u * (0.5 + 0.5 * tf.math.erf(u * _INV_SQRT2)), y.dtype)
+    return tf.cast(u * gelu_cdf(u), y.dtype)
 
 
 def _bias_gelu_backward(y, bias, dout):
     u = tf.cast(y, tf.float32) + tf.cast(bias, tf.float32)
-    t = u * _INV_SQRT2
-    slope = 0.5 + 0.5 * tf.math.erf(t) + t * tf.exp(-t * t) * _INV_SQRT_PI  # Phi(u) + u phi(u)
-    du = tf.cast(dout, tf.float32) * slope  # [M, F]
+    du = tf.cast(dout, tf.float32) * gelu_slope(u, gelu_cdf(u))  # [M, F]
     return tf.cast(du, y.dtype), tf.cast(tf.reduce_sum(du, 0), bias.dtype)
 
 
@@ -82,13 +103,10 @@ def _add_norm_forward(y, bias, keep, residual, gamma, beta, eps):
 def _add_norm_backward(dout, z, keep, gamma, eps):
     dtype = dout.dtype
     xhat, inv = _normalized(z, eps)
-    dout = tf.cast(dout, tf.float32)
-    g = dout * gamma  # d loss / d xhat
-    dz = inv * (g - tf.reduce_mean(g, -1, keepdims=True)
-                - xhat * tf.reduce_mean(g * xhat, -1, keepdims=True))  # [M, H]
+    dz, dgamma, dbeta = layer_norm_grads(tf.cast(dout, tf.float32), xhat, inv, gamma)
     dbranch = dz if keep is None else tf.where(keep, dz, 0.0)
-    return (tf.cast(dbranch, dtype), tf.cast(dz, dtype),
-            tf.reduce_sum(dbranch, 0), tf.reduce_sum(dout * xhat, 0), tf.reduce_sum(dout, 0))
+    return (tf.cast(dbranch, dtype), tf.cast(dz, dtype), tf.reduce_sum(dbranch, 0), dgamma,
+            dbeta)
 
 
 _add_norm_forward_xla = _compiled(_add_norm_forward)

@@ -37,10 +37,6 @@ def glorot_dense(units: int, name: str, activation=None) -> keras.layers.Dense:
     return keras.layers.Dense(units, activation=activation, name=name)
 
 
-_INV_SQRT2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
-
-
 @tf.custom_gradient
 def gelu(x: tf.Tensor):
     """Exact (erf) GELU in the authors' form, x * 0.5 * (1 + erf(x / sqrt(2))) (not the tanh
@@ -56,14 +52,10 @@ def gelu(x: tf.Tensor):
     the end.
     """
     xf = tf.cast(x, tf.float32)
-    t = xf * _INV_SQRT2
-    cdf = 0.5 + 0.5 * tf.math.erf(t)  # Phi(x)
+    cdf = fused.gelu_cdf(xf)  # Phi(x)
 
     def grad(dy):
-        # x phi(x) = t exp(-t^2) / sqrt(pi); exp(-(t^2)) is a chain of unary ops, which
-        # grappler runs as one pass (_UnaryOpsComposition)
-        x_pdf = (t * tf.exp(-tf.square(t))) * _INV_SQRT_PI
-        return tf.cast(tf.cast(dy, tf.float32) * (cdf + x_pdf), x.dtype)
+        return tf.cast(tf.cast(dy, tf.float32) * fused.gelu_slope(xf, cdf), x.dtype)
 
     return tf.cast(xf * cdf, x.dtype), grad
 
@@ -287,8 +279,8 @@ def _layer_norm(x, gamma, beta, eps):
     x [M, H] -> the same, and its gradient written out.
 
     TF's gradient of the moments form materializes tiled means and variances and passes over
-    [M, H] about twenty times; the closed form below needs eleven. Forward and backward on
-    [4096, 256] in bfloat16: 6.0 against 8.5 ms (bench/results/kernels.md).
+    [M, H] about twenty times; the closed form (`fused.layer_norm_grads`) needs eleven. Forward
+    and backward on [4096, 256] in bfloat16: 6.0 against 8.5 ms (bench/results/kernels.md).
     """
     dtype = x.dtype
 
@@ -300,11 +292,8 @@ def _layer_norm(x, gamma, beta, eps):
         xhat = (xf - mean) * inv  # [M, H]
 
         def grad(dy):
-            dy = tf.cast(dy, tf.float32)
-            g = dy * gamma  # d loss / d xhat
-            dx = inv * (g - tf.reduce_mean(g, -1, keepdims=True)
-                        - xhat * tf.reduce_mean(g * xhat, -1, keepdims=True))
-            return tf.cast(dx, dtype), tf.reduce_sum(dy * xhat, 0), tf.reduce_sum(dy, 0)
+            dx, dgamma, dbeta = fused.layer_norm_grads(tf.cast(dy, tf.float32), xhat, inv, gamma)
+            return tf.cast(dx, dtype), dgamma, dbeta
 
         return tf.cast(xhat * gamma + beta, dtype), grad
 
