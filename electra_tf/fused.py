@@ -82,11 +82,12 @@ def bias_gelu(y, bias):
 # --- bias + dropout + residual + LayerNorm -----------------------------------------------------
 
 def _normalized(z, eps):
-    """z [M, H] -> (xhat, 1 / std) [M, H], [M, 1], statistics in float32."""
+    """z [M, H] -> (xhat, mean, 1 / std) [M, H], [M, 1], [M, 1], statistics in float32."""
     z = tf.cast(z, tf.float32)
-    centered = z - tf.reduce_mean(z, -1, keepdims=True)
+    mean = tf.reduce_mean(z, -1, keepdims=True)
+    centered = z - mean
     inv = tf.math.rsqrt(tf.reduce_mean(centered * centered, -1, keepdims=True) + eps)
-    return centered * inv, inv
+    return centered * inv, mean, inv
 
 
 def _add_norm_forward(y, bias, keep, residual, gamma, beta, eps):
@@ -95,14 +96,15 @@ def _add_norm_forward(y, bias, keep, residual, gamma, beta, eps):
         branch = tf.where(keep, branch, 0.0)
     # the sum rounded to the compute dtype, as the unfused block adds; kept for the gradient
     # instead of the float32 normalized rows (half the bytes written here and read back there)
+    # and the row statistics [M, 1] (the backward's two row reductions fewer)
     z = tf.cast(tf.cast(residual, tf.float32) + branch, y.dtype)
-    xhat, _ = _normalized(z, eps)
-    return tf.cast(xhat * gamma + beta, y.dtype), z
+    xhat, mean, inv = _normalized(z, eps)
+    return tf.cast(xhat * gamma + beta, y.dtype), z, mean, inv
 
 
-def _add_norm_backward(dout, z, keep, gamma, eps):
+def _add_norm_backward(dout, z, mean, inv, keep, gamma):
     dtype = dout.dtype
-    xhat, inv = _normalized(z, eps)
+    xhat = (tf.cast(z, tf.float32) - mean) * inv  # [M, H]
     dz, dgamma, dbeta = layer_norm_grads(tf.cast(dout, tf.float32), xhat, inv, gamma)
     dbranch = dz if keep is None else tf.where(keep, dz, 0.0)
     return (tf.cast(dbranch, dtype), tf.cast(dz, dtype), tf.reduce_sum(dbranch, 0), dgamma,
@@ -120,10 +122,11 @@ def add_norm(y, bias, keep, residual, gamma, beta, eps: float):
     -> [M, H] in y's dtype."""
     @tf.custom_gradient
     def run(y, bias, residual, gamma, beta):
-        out, z = _add_norm_forward_xla(y, bias, keep, residual, gamma, beta, eps)
+        out, z, mean, inv = _add_norm_forward_xla(y, bias, keep, residual, gamma, beta, eps)
 
         def grad(dout):
-            dbranch, dz, dbias, dgamma, dbeta = _add_norm_backward_xla(dout, z, keep, gamma, eps)
+            dbranch, dz, dbias, dgamma, dbeta = _add_norm_backward_xla(dout, z, mean, inv, keep,
+                                                                       gamma)
             return dbranch, tf.cast(dbias, bias.dtype), dz, dgamma, dbeta
 
         return out, grad

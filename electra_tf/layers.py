@@ -384,7 +384,12 @@ class MaskedLMHead(keras.layers.Layer):
         x = tf.gather(sequence, positions, batch_dims=1)  # [B, N, Hg]
         x = self.layer_norm(self.dense(x))  # [B, N, E]
         table = tf.cast(self.embeddings.word_embeddings, x.dtype)
-        logits = tf.matmul(x, table, transpose_b=True)  # [B, N, V]
+        # one 2-D matmul over the B*N slots: a [B, N, E] x [V, E]^T batch matmul broadcasts the
+        # table, and its gradient then writes B tables of [V, E] and sums them
+        shape = tf.shape(x)
+        slots = tf.reshape(x, [-1, x.shape[-1]])  # [B*N, E]
+        logits = tf.reshape(tf.matmul(slots, table, transpose_b=True),
+                            tf.concat([shape[:-1], [-1]], 0))  # [B, N, V]
         bias = tf.convert_to_tensor(self.output_bias)  # (autocast as a Dense bias is)
         return fused.bias_float32(logits, bias)  # [B, N, V] float32
 
