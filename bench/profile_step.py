@@ -6,10 +6,19 @@ kernels (the training block's chains, the sampling), grouped: matmuls (oneDNN ma
 batched matmul, fused matmul), random numbers (Philox bits: dropout masks, masking and
 sampling uniforms), elementwise math, reductions, casts, softmax and cross-entropy,
 gathers/scatters, optimizer, the rest. Prints a table; writes JSON lines (--out) with the
-CPU's flags.
+CPU's flags and the wall time of the profiled steps.
+
+TensorFlow runs independent ops on two inter-op threads at once, each op on both cores, so
+with its default the busy time exceeds the wall time and overlapping ops slow each other;
+with TF_NUM_INTEROP_THREADS=1 the ops run one after another (the step ~10% slower) and the
+shares are shares of the wall time. tf.data's ops (type Dataset) are left out: they run on its
+own threads, and with one inter-op thread the profiler counts the prefetch's waiting as their
+self-time.
 
     .venv/bin/python bench/profile_step.py --precision mixed_bfloat16 --steps 3 \
         --out bench/results/profile_step.jsonl
+    TF_NUM_INTEROP_THREADS=1 .venv/bin/python bench/profile_step.py \
+        --precision mixed_bfloat16 --steps 3 --out bench/results/profile_step.jsonl
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -104,14 +114,16 @@ def main() -> None:
         float(step.train(iterator, one)["loss"])
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)
+        started = time.perf_counter()
         for _ in range(a.steps):
             float(step.train(iterator, one)["loss"])
+        wall = (time.perf_counter() - started) / a.steps
         tf.profiler.experimental.stop()
         rows = op_stats(logdir)
         compiled = compiled_time_us(logdir)
     by_type, by_kind = collections.Counter(), collections.Counter()
     for row in rows:
-        if row["type"] != "IDLE":
+        if row["type"] not in ("IDLE", "Dataset"):
             by_type[row["type"]] += row["total_self_time"]
             by_kind[kind_of(row["type"])] += row["total_self_time"]
     if compiled:
@@ -122,11 +134,14 @@ def main() -> None:
               "precision": a.precision,
               "jit_compile": a.jit_compile, "steps": a.steps, "cpu": cpu["cpu"],
               "avx512_bf16": cpu["avx512_bf16"], "amx_bf16": cpu["amx_bf16"],
-              "busy_ms_per_step": round(busy / 1e3 / a.steps, 1), "code": tree_revision(),
+              "busy_ms_per_step": round(busy / 1e3 / a.steps, 1),
+              "wall_ms_per_step": round(wall * 1e3, 1),
+              "inter_op_threads": os.environ.get("TF_NUM_INTEROP_THREADS", "default"),
+              "code": tree_revision(),
               "share_by_kind": {k: round(v / busy, 4) for k, v in by_kind.most_common()},
               "top_op_types": {k: round(v / busy, 4) for k, v in by_type.most_common(15)}}
     print(f"{a.size} B={a.batch} L={a.seq} {a.precision}: {record['busy_ms_per_step']} ms of "
-          "busy thread time per step")
+          f"busy thread time per step, {record['wall_ms_per_step']} ms of wall time")
     print("| kind of work | share of busy time |\n|---|---|")
     for kind, share in record["share_by_kind"].items():
         print(f"| {kind} | {100 * share:.1f}% |")
