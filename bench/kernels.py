@@ -3,7 +3,8 @@
 Each case times forward and backward of one piece on the block's shapes (ELECTRA-Small,
 B*L = 4096 rows): GELU (ours: the authors' erf form with the derivative written out; TF's
 `tf.nn.gelu(approximate=False)`), the erf and erfc kernels alone, the LayerNorm (ours: closed-form
-gradient; the moments form differentiated by TF), the dropout select, the training block's
+gradient; the moments form differentiated by TF), the dropout select, the dropout's mask
+(the compiled hash of `rng.keep_units` / 16-bit Philox draws), the training block's
 compiled chains (`electra_tf/fused.py`) against the same formulas in TF ops, the MLM
 cross-entropy (compiled / TF's kernel) and the sampling (inverse CDF / the authors' Gumbel-max)
 over [B, N, V] = [32, 20, 30522] logits. One call runs the piece
@@ -96,6 +97,27 @@ def cases():
             tf.bfloat16)})
 
 
+def philox_keep(shape, rate, seed):
+    """Dropout's kept units as TF's Philox kernel draws them: 16-bit draws (each 32-bit draw
+    split in two) compared with rate * 2^16."""
+    pairs = shape[:-1] + [(shape[-1] + 1) // 2]
+    halves = tf.reshape(tf.bitcast(rng.bits(pairs, seed), tf.uint16), shape[:-1] + [-1])
+    return halves[..., :shape[-1]] >= tf.constant(round(rate * 2**16), tf.uint16)
+
+
+def dropout_masks():
+    """Dropout's kept units on the attention's [B, A, L, L]: the compiled hash against
+    16-bit Philox draws; each mask is counted whole so that neither is computed in part."""
+    shape = [32, 4, 128, 128]
+    seed = tf.Variable([3, 4])  # a constant seed would let grappler fold the draws
+    count = lambda keep: tf.reduce_sum(tf.cast(keep, tf.float32))  # noqa: E731
+    yield ("dropout mask + count", shape, tf.bool, {
+        "hash (rng.keep_units, compiled)": tf.function(lambda: tf.add_n(
+            [count(rng.keep_units(shape, 0.1, seed + i)) for i in range(INPUTS)])),
+        "16-bit Philox": tf.function(lambda: tf.add_n(
+            [count(philox_keep(shape, 0.1, seed + i)) for i in range(INPUTS)]))})
+
+
 def compiled_chains():
     """The training block's chains as compiled kernels against the same formulas in TF ops."""
     keep = tf.random.stateless_uniform([4096, 256], [0, 4]) >= 0.1
@@ -161,12 +183,12 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--out", default=None, help="append one JSON line per case")
     p.add_argument("--only", choices=["compiled"], default=None,
-                   help="only the compiled kernels (the block's chains, the MLM cross-entropy, "
-                        "the sampling)")
+                   help="only the compiled kernels (dropout masks, the block's chains, the MLM "
+                        "cross-entropy, the sampling)")
     a = p.parse_args()
     cpu = describe()
     print("| piece | shape | dtype | variant | ms per input (median) |\n|---|---|---|---|---|")
-    compiled = [*compiled_chains(), *vocabulary_pieces()]
+    compiled = [*dropout_masks(), *compiled_chains(), *vocabulary_pieces()]
     for name, shape, dtype, variants in (compiled if a.only else [*cases(), *compiled]):
         times = {v: [] for v in variants}
         for fn in variants.values():

@@ -230,7 +230,7 @@ def _block(x, mask_adder, seed, w, num_heads, hidden_dropout, attention_dropout,
         return tf.matmul(rows, kernel(f"{name}_kernel")) + kernel(f"{name}_bias")
 
     def keep(y, rate, seed):  # the kept units of a dropout of y, None at rate 0
-        return None if rate == 0.0 else keep_mask(tf.shape(y), rate, seed)
+        return None if rate == 0.0 else rng.keep_units(tf.shape(y), rate, seed)
 
     shape = tf.shape(x)
     rows = tf.reshape(x, [-1, h])  # [B*L, H]
@@ -318,15 +318,7 @@ def drop_units(x: tf.Tensor, rate: float, seed: tf.Tensor) -> tf.Tensor:
 
     The keep mask is drawn once and reused by the gradient: dy flows where x was kept.
     """
-    return _select(x, keep_mask(tf.shape(x), rate, seed))
-
-
-def keep_mask(shape: tf.Tensor, rate: float, seed: tf.Tensor) -> tf.Tensor:
-    """Dropout's kept units, bool of `shape`, each True with probability 1 - rate."""
-    # compare raw 16-bit draws with rate * 2^16: no conversion to floats, and half the Philox
-    # work of 32-bit draws (random bits were a tenth of a training step)
-    return rng.bits16(shape, seed) >= tf.constant(min(round(rate * 2**16), 2**16 - 1),
-                                                  tf.uint16)
+    return _select(x, rng.keep_units(tf.shape(x), rate, seed))
 
 
 @tf.custom_gradient

@@ -50,17 +50,58 @@ def bits(shape, seed: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tf.slice(drawn, tf.reshape(skip % 4, [1]), tf.reshape(count, [1])), shape)
 
 
-def bits16(shape, seed: tf.Tensor) -> tf.Tensor:
-    """uint16 random bits of `shape` (rank >= 1) from a stateless seed: `bits` of the shape
-    with its last dimension halved (rounded up), each 32-bit draw split in two. Half the
-    Philox work where 16 bits are enough (dropout's keep decisions); a [4] seed keeps
-    `bits`' per-example layout, since only the last dimension changes."""
-    shape = tf.convert_to_tensor(shape, tf.int32)
-    last = shape[-1]
-    pairs = (last + 1) // 2
-    drawn = bits(tf.concat([shape[:-1], [pairs]], 0), seed)  # [..., pairs]
-    halves = tf.bitcast(drawn, tf.uint16)  # [..., pairs, 2]
-    return tf.reshape(halves, tf.concat([shape[:-1], [2 * pairs]], 0))[..., :last]
+def keep_units(shape, rate: float, seed: tf.Tensor) -> tf.Tensor:
+    """Dropout's kept units: bool of `shape`, each True with probability 1 - rate (to 2^-32),
+    from a stateless seed laid out as `bits`' ([4]: each example keeps its units however the
+    global batch is split). The same seed gives the same units eagerly, in tf.data and under
+    XLA.
+
+    A counter-based hash of (seed, global element index), `unit_words`, not Philox: compiled
+    with XLA it draws a training block's masks 5.5% faster on the whole step than TF's Philox
+    kernel (bench/results/step_ab.md). A shape known when tracing runs the compiled kernel;
+    another runs the same integer ops uncompiled.
+    """
+    static = tf.get_static_value(tf.convert_to_tensor(shape))
+    if static is None:
+        return _keep_units(shape, rate, seed)
+    return _keep_units_compiled(tuple(int(d) for d in static), rate, seed)
+
+
+def _keep_units(shape, rate: float, seed: tf.Tensor) -> tf.Tensor:
+    threshold = tf.constant(min(round(rate * 2**32), 2**32 - 1), tf.uint32)
+    return unit_words(shape, seed) >= threshold
+
+
+_keep_units_compiled = tf.function(_keep_units, jit_compile=True, autograph=False)
+
+
+def unit_words(shape, seed: tf.Tensor) -> tf.Tensor:
+    """The uint32 words of `keep_units`: the keyed hash of each element's global index, two
+    keyed rounds of `_mix` (the index's low word, then its high word: a global batch can hold
+    more than 2^32 units)."""
+    seed = tf.cast(seed, tf.int32)
+    key = tf.bitcast(seed[:2], tf.uint32)
+    shape = tf.convert_to_tensor(shape)
+    count = tf.reduce_prod(shape)
+    offset = tf.constant(0, tf.int64)
+    if seed.shape[0] == 4:  # offset of the batch's first element in the global batch
+        offset = tf.cast(seed[2], tf.int64) * tf.cast(count // seed[3], tf.int64)
+    start = tf.cast(tf.bitwise.bitwise_and(offset, 0xFFFFFFFF), tf.uint32)
+    low = tf.bitcast(tf.range(count), tf.uint32) + start  # [count], wraps past 2^32
+    carry = tf.cast(low < start, tf.uint32)
+    high = tf.cast(tf.bitwise.right_shift(offset, tf.constant(32, tf.int64)), tf.uint32) + carry
+    words = _mix(_mix(tf.bitwise.bitwise_xor(low, key[0]))
+                 + _mix(tf.bitwise.bitwise_xor(high, key[1])))
+    return tf.reshape(words, shape)
+
+
+def _mix(x: tf.Tensor) -> tf.Tensor:
+    """A bijection of uint32 words with low bias: xor-shift, multiply, xor-shift, multiply,
+    xor-shift (the "lowbias32" constants of C. Wellons' hash-prospector search)."""
+    for shift, factor in ((16, 0x7FEB352D), (15, 0x846CA68B)):
+        x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(shift, tf.uint32)))
+        x = x * tf.constant(factor, tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(16, tf.uint32)))
 
 
 def batch_seed(seed: tf.Tensor, first_example, examples) -> tf.Tensor:

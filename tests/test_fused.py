@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra_tf import fused
-from electra_tf.layers import TransformerBlock, _layer_norm, _select, gelu, keep_mask
+from electra_tf import fused, rng
+from electra_tf.layers import TransformerBlock, _layer_norm, _select, gelu
 
 # float32: the same math in another order; bfloat16: both round the float32 result once, so
 # they differ by at most one bfloat16 step (2^-7 relative) where the float32 values straddle a
@@ -49,7 +49,7 @@ def test_add_norm_is_layer_norm_of_residual_plus_dropped_branch(dtype, rate):
     gamma = tf.random.stateless_normal([h], [2, 4])
     beta = tf.random.stateless_normal([h], [2, 5])
     dy = tf.cast(tf.random.stateless_normal([m, h], [2, 6]), dtype)
-    keep = keep_mask([m, h], rate, tf.constant([5, 6])) if rate else None
+    keep = rng.keep_units([m, h], rate, tf.constant([5, 6])) if rate else None
     if keep is not None:
         assert not bool(tf.reduce_all(keep))  # something is dropped
 
@@ -123,7 +123,7 @@ def test_attention_probs_are_the_masked_softmax_dropped(dtype, rate):
     scores = tf.cast(tf.random.stateless_normal([2, 3, 7, 7], [7, 1]) * 3, dtype)
     adder = tf.constant([[[[0.0] * 5 + [-10000.0] * 2]], [[[0.0] * 7]]])  # [2, 1, 1, 7]
     dy = tf.cast(tf.random.stateless_normal([2, 3, 7, 7], [7, 2]), dtype)
-    keep = keep_mask([2, 3, 7, 7], rate, tf.constant([7, 3])) if rate else None
+    keep = rng.keep_units([2, 3, 7, 7], rate, tf.constant([7, 3])) if rate else None
 
     def reference(scores):
         probs = tf.cast(tf.nn.softmax(tf.cast(scores, tf.float32) + adder), dtype)

@@ -64,16 +64,24 @@ def test_masking_sampling_and_dropout_draw_from_separate_streams(objective, monk
     cfg = tiny_config()
     if objective == "mlm":
         cfg = cfg.replace(pretrain=config.BERT_MLM)
-    draws = []
-    original = rng.bits
+    draws, dropout_keys, philox_keys = [], [], set()
+    originals = {"bits": rng.bits, "unit_words": rng.unit_words}
 
-    def recording(shape, seed):
-        out = original(shape, seed)
-        draws.append(out.numpy())
-        return out
+    def recording(name):
+        def draw(shape, seed):
+            out = originals[name](shape, seed)
+            draws.append(out.numpy())
+            key = tuple(tf.cast(seed, tf.int32).numpy()[:2])
+            if name == "unit_words":
+                dropout_keys.append(key)
+            else:
+                philox_keys.add(key)
+            return out
+        return draw
 
     model = build_pretrainer(cfg)
-    monkeypatch.setattr(rng, "bits", recording)
+    for name in originals:
+        monkeypatch.setattr(rng, name, recording(name))
     tf.config.run_functions_eagerly(True)  # so the shared block function records its draws
     try:
         for k in (0, 1):
@@ -89,6 +97,10 @@ def test_masking_sampling_and_dropout_draw_from_separate_streams(objective, monk
         tf.config.run_functions_eagerly(False)
     expected = 2 * (3 if objective == "mlm" else 2)  # masking draws per batch
     assert len(draws) > expected + 10  # masking, sampling and every dropout were recorded
+    # the dropout hash and Philox are different functions: a dropout sharing another's key
+    # would repeat its words, one sharing Philox's would not, so its keys are compared too
+    assert len(dropout_keys) > 10 and len(set(dropout_keys)) == len(dropout_keys)
+    assert not philox_keys & set(dropout_keys)
     owner = {}
     for i, values in enumerate(draws):
         for gram in _ngrams(values):
@@ -107,16 +119,53 @@ def test_streams_are_named_and_keep_the_batch_position():
 
 
 @pytest.mark.parametrize("last", [6, 5])
-def test_16_bit_draws_keep_the_batch_layout_and_are_uniform(last):
-    # dropout's keep decisions use 16 bits (half the Philox work); each example must still
-    # draw the same numbers however the global batch is split, eagerly and under XLA
-    whole = rng.bits16([6, last], rng.batch_seed(SEED, 0, 6)).numpy()
-    assert whole.dtype == np.uint16 and whole.shape == (6, last)
-    parts = [rng.bits16([2, last], rng.batch_seed(SEED, 2 * i, 2)).numpy() for i in range(3)]
+def test_dropout_units_keep_the_batch_layout_compiled_or_not(last):
+    # each example keeps the same units however the global batch is split
+    whole = rng.keep_units([6, last, 7], 0.3, rng.batch_seed(SEED, 0, 6)).numpy()
+    assert whole.dtype == np.bool_ and whole.shape == (6, last, 7)
+    parts = [rng.keep_units([2, last, 7], 0.3, rng.batch_seed(SEED, 2 * i, 2)).numpy()
+             for i in range(3)]
     np.testing.assert_array_equal(whole, np.concatenate(parts))
-    xla = tf.function(lambda: rng.bits16([2, last], rng.batch_seed(SEED, 2, 2)),
-                      jit_compile=True)
-    np.testing.assert_array_equal(xla().numpy(), whole[2:4])
-    many = rng.bits16([300, 333], SEED).numpy().astype(np.float64) / 2**16
-    assert abs(many.mean() - 0.5) < 0.005 and abs((many < 0.1).mean() - 0.1) < 0.005
-    assert len(np.unique(rng.bits16([4, 2], SEED).numpy())) == 8  # both halves used
+    # a shape unknown when tracing runs the integer ops uncompiled: the same units
+    unknown = tf.function(lambda shape: rng.keep_units(shape, 0.3, rng.batch_seed(SEED, 2, 2)),
+                          input_signature=[tf.TensorSpec([3], tf.int32)])
+    np.testing.assert_array_equal(unknown(tf.constant([2, last, 7])).numpy(), whole[2:4])
+    inside_xla = tf.function(
+        lambda: rng.keep_units([2, last, 7], 0.3, rng.batch_seed(SEED, 2, 2)), jit_compile=True)
+    np.testing.assert_array_equal(inside_xla().numpy(), whole[2:4])
+    np.testing.assert_array_equal(rng.keep_units([6, last, 7], 0.3, SEED).numpy(),
+                                  whole)  # a [2] seed is the batch at example 0
+
+
+def _correlation(a, b):
+    return float(np.corrcoef(a.ravel().astype(np.float64), b.ravel().astype(np.float64))[0, 1])
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.9])
+def test_dropout_units_drop_at_the_rate_independently(rate):
+    shape = [400, 1000]  # 400,000 units: 5 standard deviations of a rate are <= 0.004
+    keep = rng.keep_units(shape, rate, SEED).numpy()
+    sigma = np.sqrt(rate * (1 - rate) / keep.size)
+    assert abs((~keep).mean() - rate) < 5 * sigma
+    # correlations of independent units are ~N(0, 1 / n): 5 / sqrt(n) ~ 0.008
+    bound = 5 / np.sqrt(keep.size)
+    assert abs(_correlation(keep[:, 1:], keep[:, :-1])) < bound  # neighbours in a row
+    assert abs(_correlation(keep[1:], keep[:-1])) < bound  # the same unit of the next row
+    a, b = rng.split(SEED, 2)
+    others = {"split seeds": (a, b),
+              "first key word": (SEED, SEED + tf.constant([1, 0])),
+              "second key word": (SEED, SEED + tf.constant([0, 1]))}
+    for name, (s, t) in others.items():
+        x, y = rng.keep_units(shape, rate, s).numpy(), rng.keep_units(shape, rate, t).numpy()
+        assert abs(_correlation(x, y)) < bound, name
+
+
+def test_dropout_units_past_two_to_the_32_elements_are_their_own():
+    # a global batch can hold more than 2^32 units (2,048 x 16 heads x 512 x 512): the index's
+    # high word takes part, so the units 2^32 further on are not a repeat
+    per_example = 2**20
+    near = rng.keep_units([1, per_example], 0.5, rng.batch_seed(SEED, 100, 1)).numpy()
+    far = rng.keep_units([1, per_example], 0.5,
+                         rng.batch_seed(SEED, 100 + 2**32 // per_example, 1)).numpy()
+    assert abs(_correlation(near, far)) < 5 / np.sqrt(per_example)
+    assert abs(far.mean() - 0.5) < 5 * 0.5 / np.sqrt(per_example)
