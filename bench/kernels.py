@@ -4,7 +4,8 @@ Each case times forward and backward of one piece on the block's shapes (ELECTRA
 B*L = 4096 rows): GELU (ours: the authors' erf form with the derivative written out; TF's
 `tf.nn.gelu(approximate=False)`), the erf and erfc kernels alone, the LayerNorm (ours: closed-form
 gradient; the moments form differentiated by TF), the dropout select, the dropout's mask
-(the compiled hash of `rng.keep_units` / 16-bit Philox draws), the training block's
+(the compiled hash of `rng.keep_units` / 16-bit Philox draws), a row sum in a compiled kernel
+(a matmul with ones / XLA's reduction), the training block's
 compiled chains (`electra_tf/fused.py`) against the same formulas in TF ops, the MLM
 cross-entropy (compiled / TF's kernel) and the sampling (inverse CDF / the authors' Gumbel-max)
 over [B, N, V] = [32, 20, 30522] logits. One call runs the piece
@@ -118,6 +119,23 @@ def dropout_masks():
             [count(philox_keep(shape, 0.1, seed + i)) for i in range(INPUTS)]))})
 
 
+def row_sums():
+    """A row sum inside an XLA-compiled kernel, on the LayerNorm's and the attention softmax's
+    rows: a matmul with ones (`fused._row_sum`) against XLA's reduction."""
+    for shape in ([4096, 256], [32, 4, 128, 128]):
+        xs = [tf.random.stateless_normal(shape, [i, 9]) for i in range(INPUTS)]
+
+        def run(row_sum, xs=xs):
+            kernel = tf.function(lambda x: x / row_sum(x * x), jit_compile=True,
+                                 autograph=False)
+            return tf.function(lambda: tf.add_n([tf.reduce_sum(kernel(x)[..., :1]) for x in xs]),
+                               autograph=False)
+
+        yield ("x / row sum of x^2, one compiled kernel", shape, tf.float32, {
+            "dot with ones": run(fused._row_sum),
+            "reduce_sum": run(lambda x: tf.reduce_sum(x, -1, keepdims=True))})
+
+
 def compiled_chains():
     """The training block's chains as compiled kernels against the same formulas in TF ops."""
     keep = tf.random.stateless_uniform([4096, 256], [0, 4]) >= 0.1
@@ -183,12 +201,12 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--out", default=None, help="append one JSON line per case")
     p.add_argument("--only", choices=["compiled"], default=None,
-                   help="only the compiled kernels (dropout masks, the block's chains, the MLM "
-                        "cross-entropy, the sampling)")
+                   help="only the compiled kernels (dropout masks, row sums, the block's chains, "
+                        "the MLM cross-entropy, the sampling)")
     a = p.parse_args()
     cpu = describe()
     print("| piece | shape | dtype | variant | ms per input (median) |\n|---|---|---|---|---|")
-    compiled = [*dropout_masks(), *compiled_chains(), *vocabulary_pieces()]
+    compiled = [*dropout_masks(), *row_sums(), *compiled_chains(), *vocabulary_pieces()]
     for name, shape, dtype, variants in (compiled if a.only else [*cases(), *compiled]):
         times = {v: [] for v in variants}
         for fn in variants.values():

@@ -31,6 +31,23 @@ def _compiled(fn):
     return tf.function(fn, jit_compile=True, autograph=False, reduce_retracing=True)
 
 
+def _row_sum(x):
+    """x [.., K] float32 -> [.., 1], the sum over the last axis as a matmul with ones. XLA's CPU
+    backend runs a reduction as reduce-window passes and a reduce over a copy of its input; a
+    dot is one pass (the LayerNorm's and the softmax's row sums: bench/results/kernels.md)."""
+    k = x.shape[-1] or tf.shape(x)[-1]
+    rows = tf.matmul(tf.reshape(x, [-1, k]), tf.ones([k, 1], x.dtype))  # [rows, 1]
+    return tf.reshape(rows, tf.concat([tf.shape(x)[:-1], [1]], 0))
+
+
+def _row_mean(x):
+    return _row_sum(x) / tf.cast(x.shape[-1] or tf.shape(x)[-1], x.dtype)
+
+
+def _reduce_row_mean(x):
+    return tf.reduce_mean(x, -1, keepdims=True)
+
+
 # --- the formulas, shared with the plain ops of `layers` (float32 in, float32 out) ---------------
 
 def gelu_cdf(u):
@@ -44,13 +61,13 @@ def gelu_slope(u, cdf):
     return cdf + t * tf.exp(-t * t) * _INV_SQRT_PI  # u phi(u) = t exp(-t^2) / sqrt(pi)
 
 
-def layer_norm_grads(dout, xhat, inv, gamma):
+def layer_norm_grads(dout, xhat, inv, gamma, row_mean=_reduce_row_mean):
     """LayerNorm's gradients from d out [M, H], the normalized rows xhat [M, H] and 1 / std
     [M, 1]: (d input [M, H], d gamma [H], d beta [H]). The closed form passes over [M, H]
-    about half as often as TF's gradient of the moments form."""
+    about half as often as TF's gradient of the moments form. `row_mean` [M, H] -> [M, 1]:
+    TF's reduction for plain ops, `_row_mean` in compiled kernels."""
     g = dout * gamma  # d loss / d xhat
-    dx = inv * (g - tf.reduce_mean(g, -1, keepdims=True)
-                - xhat * tf.reduce_mean(g * xhat, -1, keepdims=True))
+    dx = inv * (g - row_mean(g) - xhat * row_mean(g * xhat))
     return dx, tf.reduce_sum(dout * xhat, 0), tf.reduce_sum(dout, 0)
 
 
@@ -84,9 +101,9 @@ def bias_gelu(y, bias):
 def _normalized(z, eps):
     """z [M, H] -> (xhat, mean, 1 / std) [M, H], [M, 1], [M, 1], statistics in float32."""
     z = tf.cast(z, tf.float32)
-    mean = tf.reduce_mean(z, -1, keepdims=True)
+    mean = _row_mean(z)
     centered = z - mean
-    inv = tf.math.rsqrt(tf.reduce_mean(centered * centered, -1, keepdims=True) + eps)
+    inv = tf.math.rsqrt(_row_mean(centered * centered) + eps)
     return centered * inv, mean, inv
 
 
@@ -105,7 +122,8 @@ def _add_norm_forward(y, bias, keep, residual, gamma, beta, eps):
 def _add_norm_backward(dout, z, mean, inv, keep, gamma):
     dtype = dout.dtype
     xhat = (tf.cast(z, tf.float32) - mean) * inv  # [M, H]
-    dz, dgamma, dbeta = layer_norm_grads(tf.cast(dout, tf.float32), xhat, inv, gamma)
+    dz, dgamma, dbeta = layer_norm_grads(tf.cast(dout, tf.float32), xhat, inv, gamma,
+                                          _row_mean)
     dbranch = dz if keep is None else tf.where(keep, dz, 0.0)
     return (tf.cast(dbranch, dtype), tf.cast(dz, dtype), tf.reduce_sum(dbranch, 0), dgamma,
             dbeta)
@@ -139,7 +157,7 @@ def add_norm(y, bias, keep, residual, gamma, beta, eps: float):
 def _attention_forward(scores, mask_adder, keep):
     z = tf.cast(scores, tf.float32) + tf.cast(mask_adder, tf.float32)  # [B, A, L, L]
     e = tf.exp(z - tf.reduce_max(z, -1, keepdims=True))
-    probs = e / tf.reduce_sum(e, -1, keepdims=True)  # float32 softmax
+    probs = e / _row_sum(e)  # float32 softmax
     dropped = probs if keep is None else tf.where(keep, probs, 0.0)
     return tf.cast(dropped, scores.dtype), probs
 
@@ -148,7 +166,7 @@ def _attention_backward(dout, probs, keep):
     dprobs = tf.cast(dout, tf.float32)
     if keep is not None:
         dprobs = tf.where(keep, dprobs, 0.0)
-    dz = probs * (dprobs - tf.reduce_sum(dprobs * probs, -1, keepdims=True))
+    dz = probs * (dprobs - _row_sum(dprobs * probs))
     return tf.cast(dz, dout.dtype)
 
 

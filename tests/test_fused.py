@@ -134,3 +134,30 @@ def test_attention_probs_are_the_masked_softmax_dropped(dtype, rate):
     for name, g, w in zip(("value", "d scores"), got, want):
         assert g.dtype == w.dtype, name
         _close(g, w, dtype, name)
+
+
+def test_kernels_take_tensors_of_unknown_shape():
+    # the row sums are matmuls with a ones vector as long as the row: under a tf.function traced
+    # without static shapes that length is only known when the function runs
+    m, h = 12, 8
+    y = tf.random.stateless_normal([m, h], [8, 1])
+    bias, gamma, beta = (tf.random.stateless_normal([h], [8, i]) for i in (2, 3, 4))
+    residual = tf.random.stateless_normal([m, h], [8, 5])
+    scores = tf.random.stateless_normal([2, 3, 4, 4], [8, 6])
+    adder = tf.zeros([2, 1, 1, 4])
+
+    def both(y, bias, residual, gamma, beta, scores, adder):
+        with tf.GradientTape() as tape:
+            tape.watch([y, scores])
+            out = fused.add_norm(y, bias, None, residual, gamma, beta, 1e-12)
+            probs = fused.attention_probs(scores, adder, None)
+            total = tf.reduce_sum(out * out) + tf.reduce_sum(probs * scores)
+        return [out, probs, *tape.gradient(total, [y, scores])]
+
+    args = [y, bias, residual, gamma, beta, scores, adder]
+    unknown = tf.function(both, input_signature=[
+        tf.TensorSpec([None] * len(a.shape), a.dtype) for a in args])
+    for name, got, want in zip(("LayerNorm", "softmax", "d y", "d scores"), unknown(*args),
+                               both(*args)):
+        assert got.shape == want.shape, name
+        _close(got, want, "float32", name)
