@@ -1,0 +1,167 @@
+"""Benchmark: how fast the pretraining step could be, given this machine's memory speed.
+
+The step's matmuls run as oneDNN kernels; everything between them (bias, dropout, residual,
+LayerNorm, softmax, GELU, the heads' layout changes, the vocabulary-wide loss and sampling,
+the optimizer) must at least read each matmul output and write each matmul input once, however
+well it is fused. This counts those bytes for one step (forward and backward, from the
+model's shapes and variables, `floor_bytes`), measures the memory speed (a streaming copy
+of 4-64 MB by one and by two threads: the fastest reading), and prints what share of the
+bfloat16 (or float32) matmul peak the step could reach if that traffic ran at memory speed and
+the matmuls at a given share of the peak:
+
+    share = FLOPs / (FLOPs / (peak x matmul share) + floor bytes / memory speed) / peak
+
+The floor assumes the best case everywhere: one pass per chain, dropout masks generated inside
+the kernels (no mask traffic), softmax probabilities recomputed from the scores in the
+backward, the cross-entropy, the sampling and the MLM accuracy in one pass over the logits.
+
+    .venv/bin/python bench/memory_floor.py --precision mixed_bfloat16 --peak 579.4 \\
+        --out bench/results/memory_floor.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from common import matmul_peak_gflops, tree_revision  # noqa: E402
+
+from electra_tf.config import get_config  # noqa: E402
+from electra_tf.flops import electra_train_flops  # noqa: E402
+from electra_tf.machine import describe  # noqa: E402
+from electra_tf.models import build_pretrainer  # noqa: E402
+
+MATMUL_SHARES = (0.67, 0.73, 0.85, 1.0)
+
+
+def encoder_bytes(rows: int, batch: int, length: int, hidden: int, ffn: int, heads: int,
+                  layers: int, c: int) -> dict[str, int]:
+    """Bytes per step of one encoder's chains, forward + backward; c = bytes per activation."""
+    scores = batch * heads * length * length
+    per_layer = {
+        # [M, 3H] -> head-major q, k, v and back for the gradient: read + write, both ways
+        "attention layout (heads split and merged)": 2 * 2 * (3 + 1) * rows * hidden * c,
+        # forward: read scores, write probabilities; backward: read d probs and the scores
+        # (the probabilities recomputed), write d scores
+        "softmax": (2 + 3) * scores * c,
+        # forward: read the branch and the residual, write the output and the pre-norm sum;
+        # backward: read d out and that sum, write d branch and d residual (or read the branch
+        # and the residual again instead of a saved sum: the same count); twice per layer
+        "bias + dropout + residual + LayerNorm": 2 * (4 + 4) * rows * hidden * c,
+        # forward: read, write; backward: read the input and d out, write d input
+        "bias + GELU": (2 + 3) * rows * ffn * c,
+    }
+    return {k: layers * v for k, v in per_layer.items()}
+
+
+def floor_bytes(size: str, batch: int, length: int, compute_bytes: int) -> dict[str, int]:
+    """The step's unavoidable bytes outside the matmuls, by part."""
+    cfg = get_config(size).replace(pretrain={"max_seq_length": length})
+    m, slots = cfg.model, cfg.pretrain.num_predictions
+    rows, c = batch * length, compute_bytes
+    parts = {}
+    for who, hidden, ffn, heads in (
+            ("discriminator", m.hidden_size, m.intermediate_size, m.num_heads),
+            ("generator", m.generator_hidden_size, m.generator_intermediate_size,
+             m.generator_num_heads)):
+        for k, v in encoder_bytes(rows, batch, length, hidden, ffn, heads, m.num_layers,
+                                  c).items():
+            parts[f"{who}: {k}"] = v
+        # the embeddings' sum + LayerNorm (+ projection input) like one add + LayerNorm
+        parts[f"{who}: embeddings"] = 8 * rows * m.embedding_size * c
+    # the discriminator head's GELU over [M, H]
+    parts["discriminator head"] = 5 * rows * m.hidden_size * c
+    # logits [B N, V] as the matmul writes them: forward one pass (loss, sampling, accuracy),
+    # backward one read (the softmax recomputed) and one write of d logits
+    parts["MLM logits"] = 3 * batch * slots * m.vocab_size * c
+    # the gradients' global norm (one read) and Adam with decoupled weight decay (read the
+    # variable, both moments and the gradient, write the variable and both moments), float32
+    model = build_pretrainer(cfg)
+    params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    parts["optimizer (clip + Adam)"] = 8 * params * 4
+    return parts
+
+
+def memory_speed_gbs(repeats: int = 15) -> dict[str, float]:
+    """Streaming copy speed in GB/s (bytes read + written) of arrays the size of the step's
+    activations, by one thread and by two threads copying a half each."""
+    speeds = {}
+    for mbytes in (4, 16, 64):
+        n = mbytes * 2**20 // 4
+        a, out = np.random.rand(n).astype(np.float32), np.empty(n, np.float32)
+        halves = [(a[:n // 2], out[:n // 2]), (a[n // 2:], out[n // 2:])]
+        with ThreadPoolExecutor(2) as pool:
+            for threads in (1, 2):
+                times = []
+                for _ in range(repeats):
+                    t = time.perf_counter()
+                    if threads == 1:
+                        np.copyto(out, a)
+                    else:
+                        list(pool.map(lambda pair: np.copyto(pair[1], pair[0]), halves))
+                    times.append(time.perf_counter() - t)
+                speeds[f"{mbytes} MB, {threads} thread(s)"] = round(
+                    2 * n * 4 / statistics.median(times) / 1e9, 1)
+    return speeds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--size", default="small")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seq", type=int, default=128)
+    p.add_argument("--precision", choices=["mixed_bfloat16", "float32"],
+                   default="mixed_bfloat16")
+    p.add_argument("--peak", type=float, default=None,
+                   help="the matmul peak (GFLOP/s) to divide by, e.g. the one a step record "
+                        "used; default: measured here, median of 3")
+    p.add_argument("--out", default=None, help="append the result as one JSON line")
+    a = p.parse_args()
+    dtype = tf.bfloat16 if a.precision == "mixed_bfloat16" else tf.float32
+    parts = floor_bytes(a.size, a.batch, a.seq, dtype.size)
+    total = sum(parts.values())
+    cfg = get_config(a.size).replace(pretrain={"max_seq_length": a.seq})
+    flops = electra_train_flops(cfg.model, a.batch, a.seq, cfg.pretrain.num_predictions)
+    peak = a.peak or statistics.median(matmul_peak_gflops(dtype) for _ in range(3))
+    speeds = memory_speed_gbs()
+    speed = max(speeds.values())
+    floor_ms = total / speed / 1e6
+    bound = {f"{s:.2f}": round(flops / (flops / (peak * 1e9 * s) + total / (speed * 1e9)) /
+                               (peak * 1e9), 3) for s in MATMUL_SHARES}
+    cpu = describe()
+    record = {"date": cpu["date"], "cpu": cpu["cpu"], "avx512_bf16": cpu["avx512_bf16"],
+              "amx_bf16": cpu["amx_bf16"], "code": tree_revision(), "size": a.size,
+              "batch": a.batch, "seq": a.seq, "precision": a.precision,
+              "step_gflop": round(flops / 1e9, 1), "peak_gflops": round(peak, 1),
+              "peak_measured_here": a.peak is None,
+              "memory_gbs": speeds, "floor_mb": round(total / 1e6),
+              "floor_mb_by_part": {k: round(v / 1e6, 1) for k, v in parts.items()},
+              "floor_ms": round(floor_ms, 1),
+              "share_of_peak_at_matmul_share": bound}
+    print(f"{a.size} B={a.batch} L={a.seq} {a.precision}: {record['step_gflop']} GFLOP, "
+          f"peak {record['peak_gflops']} GFLOP/s, memory {speeds} GB/s")
+    print("| part | MB per step |\n|---|---|")
+    for k, v in sorted(parts.items(), key=lambda kv: -kv[1]):
+        print(f"| {k} | {v / 1e6:.1f} |")
+    print(f"| total | {total / 1e6:.0f} ({floor_ms:.0f} ms at {speed} GB/s) |")
+    print("\n| matmuls at this share of the peak | best share of the peak for the step |")
+    print("|---|---|")
+    for s, b in bound.items():
+        print(f"| {float(s):.0%} | {b:.1%} |")
+    if a.out:
+        with open(a.out, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
