@@ -42,6 +42,19 @@ def emit(record: dict) -> None:
     print(json.dumps(record), flush=True)
 
 
+def append_record(path: str, record: dict) -> None:
+    """Appends `record` to the JSON-lines file `path`."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def print_table(headers: tuple[str, ...], rows) -> None:
+    """Prints rows (tuples of cells) as a Markdown table."""
+    print("| " + " | ".join(headers) + " |\n|" + "---|" * len(headers))
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")
+
+
 def machine_record() -> dict:
     """{"machine": date, CPU and its bfloat16 flags, cores; both measured matmul peaks}."""
     return {"machine": describe(),

@@ -18,7 +18,6 @@ variants alternating. Prints a Markdown table; --out appends JSON lines.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -28,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tensorflow as tf  # noqa: E402
-from common import tree_revision  # noqa: E402
+from common import append_record, tree_revision  # noqa: E402
 
 from electra_tf import fused, rng, sampling  # noqa: E402
 from electra_tf.layers import _layer_norm, _select, gelu  # noqa: E402
@@ -225,8 +224,7 @@ def main() -> None:
                       "amx_bf16": cpu["amx_bf16"], "code": tree_revision(), "piece": name,
                       "shape": shape, "dtype": dtype.name, "rounds": a.rounds,
                       "ms_per_input": medians}
-            with open(a.out, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_record(a.out, record)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ backward, the cross-entropy, the sampling and the MLM accuracy in one pass over 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -34,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from common import matmul_peak_gflops, tree_revision  # noqa: E402
+from common import append_record, matmul_peak_gflops, print_table, tree_revision  # noqa: E402
 
 from electra_tf.config import get_config  # noqa: E402
 from electra_tf.flops import electra_train_flops  # noqa: E402
@@ -150,17 +149,14 @@ def main() -> None:
               "share_of_peak_at_matmul_share": bound}
     print(f"{a.size} B={a.batch} L={a.seq} {a.precision}: {record['step_gflop']} GFLOP, "
           f"peak {record['peak_gflops']} GFLOP/s, memory {speeds} GB/s")
-    print("| part | MB per step |\n|---|---|")
-    for k, v in sorted(parts.items(), key=lambda kv: -kv[1]):
-        print(f"| {k} | {v / 1e6:.1f} |")
-    print(f"| total | {total / 1e6:.0f} ({floor_ms:.0f} ms at {speed} GB/s) |")
-    print("\n| matmuls at this share of the peak | best share of the peak for the step |")
-    print("|---|---|")
-    for s, b in bound.items():
-        print(f"| {float(s):.0%} | {b:.1%} |")
+    print_table(("part", "MB per step"), [
+        *((k, f"{v / 1e6:.1f}") for k, v in sorted(parts.items(), key=lambda kv: -kv[1])),
+        ("total", f"{total / 1e6:.0f} ({floor_ms:.0f} ms at {speed} GB/s)")])
+    print()
+    print_table(("matmuls at this share of the peak", "best share of the peak for the step"),
+                [(f"{float(s):.0%}", f"{b:.1%}") for s, b in bound.items()])
     if a.out:
-        with open(a.out, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_record(a.out, record)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tensorflow as tf  # noqa: E402
-from common import tree_revision  # noqa: E402
+from common import append_record, print_table, tree_revision  # noqa: E402
 from pretrain_step import arguments, build_step  # noqa: E402
 from tensorflow.python.profiler.internal import _pywrap_profiler_plugin  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
@@ -142,15 +142,13 @@ def main() -> None:
               "top_op_types": {k: round(v / busy, 4) for k, v in by_type.most_common(15)}}
     print(f"{a.size} B={a.batch} L={a.seq} {a.precision}: {record['busy_ms_per_step']} ms of "
           f"busy thread time per step, {record['wall_ms_per_step']} ms of wall time")
-    print("| kind of work | share of busy time |\n|---|---|")
-    for kind, share in record["share_by_kind"].items():
-        print(f"| {kind} | {100 * share:.1f}% |")
-    print("\n| op type | share |\n|---|---|")
-    for op, share in record["top_op_types"].items():
-        print(f"| {op} | {100 * share:.1f}% |")
+    print_table(("kind of work", "share of busy time"),
+                [(k, f"{100 * v:.1f}%") for k, v in record["share_by_kind"].items()])
+    print()
+    print_table(("op type", "share"),
+                [(k, f"{100 * v:.1f}%") for k, v in record["top_op_types"].items()])
     if a.out:
-        with open(a.out, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_record(a.out, record)
 
 
 if __name__ == "__main__":

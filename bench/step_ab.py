@@ -14,7 +14,6 @@ one, with the same random batch.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import statistics
@@ -27,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tensorflow as tf  # noqa: E402
-from common import REPO, emit, tree_revision  # noqa: E402
+from common import REPO, append_record, emit, tree_revision  # noqa: E402
 from pretrain_step import arguments, build_step  # noqa: E402
 
 from electra_tf.machine import describe  # noqa: E402
@@ -96,8 +95,7 @@ def main() -> None:
               "rounds_faster": sum(r > 1 for r in ratios)}
     emit(record)
     if a.out:
-        with open(a.out, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_record(a.out, record)
 
 
 if __name__ == "__main__":
