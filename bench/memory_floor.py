@@ -43,10 +43,10 @@ from electra_tf.models import build_pretrainer  # noqa: E402
 MATMUL_SHARES = (0.67, 0.73, 0.85, 1.0)
 
 
-def encoder_bytes(rows: int, batch: int, length: int, hidden: int, ffn: int, heads: int,
-                  layers: int, c: int) -> dict[str, int]:
+def encoder_bytes(batch: int, length: int, hidden: int, ffn: int, heads: int, layers: int,
+                  c: int) -> dict[str, int]:
     """Bytes per step of one encoder's chains, forward + backward; c = bytes per activation."""
-    scores = batch * heads * length * length
+    rows, scores = batch * length, batch * heads * length * length
     per_layer = {
         # [M, 3H] -> head-major q, k, v and back for the gradient: read + write, both ways
         "attention layout (heads split and merged)": 2 * 2 * (3 + 1) * rows * hidden * c,
@@ -73,8 +73,7 @@ def floor_bytes(size: str, batch: int, length: int, compute_bytes: int) -> dict[
             ("discriminator", m.hidden_size, m.intermediate_size, m.num_heads),
             ("generator", m.generator_hidden_size, m.generator_intermediate_size,
              m.generator_num_heads)):
-        for k, v in encoder_bytes(rows, batch, length, hidden, ffn, heads, m.num_layers,
-                                  c).items():
+        for k, v in encoder_bytes(batch, length, hidden, ffn, heads, m.num_layers, c).items():
             parts[f"{who}: {k}"] = v
         # the embeddings' sum + LayerNorm (+ projection input) like one add + LayerNorm
         parts[f"{who}: embeddings"] = 8 * rows * m.embedding_size * c

@@ -35,13 +35,18 @@ def _row_sum(x):
     """x [.., K] float32 -> [.., 1], the sum over the last axis as a matmul with ones. XLA's CPU
     backend runs a reduction as reduce-window passes and a reduce over a copy of its input; a
     dot is one pass (the LayerNorm's and the softmax's row sums: bench/results/kernels.md)."""
-    k = x.shape[-1] or tf.shape(x)[-1]
+    k = _row_length(x)
     rows = tf.matmul(tf.reshape(x, [-1, k]), tf.ones([k, 1], x.dtype))  # [rows, 1]
     return tf.reshape(rows, tf.concat([tf.shape(x)[:-1], [1]], 0))
 
 
 def _row_mean(x):
-    return _row_sum(x) / tf.cast(x.shape[-1] or tf.shape(x)[-1], x.dtype)
+    return _row_sum(x) / tf.cast(_row_length(x), x.dtype)
+
+
+def _row_length(x):
+    """K of x [.., K]: static when traced with it, else read when the kernel runs."""
+    return x.shape[-1] or tf.shape(x)[-1]
 
 
 def _reduce_row_mean(x):
