@@ -6,7 +6,9 @@ B*L = 4096 rows): GELU (ours: the authors' erf form with the derivative written 
 gradient; the moments form differentiated by TF), the dropout select, the dropout's mask
 (the compiled hash of `rng.keep_units` / 16-bit Philox draws), a row sum in a compiled kernel
 (a matmul with ones / XLA's reduction), the training block's
-compiled chains (`electra_tf/fused.py`) against the same formulas in TF ops, the MLM
+compiled chains (`electra_tf/fused.py`) against the same formulas in TF ops, the compiled GELU
+backward against the same kernel with a cubic for its erf and exp and without its bias sum
+(what the kernel's time is made of), the MLM
 cross-entropy (compiled / TF's kernel) and the sampling (inverse CDF / the authors' Gumbel-max)
 over [B, N, V] = [32, 20, 30522] logits. One call runs the piece
 on 5 different inputs; the result is the median over rounds of per-input milliseconds, the two
@@ -159,6 +161,31 @@ def compiled_chains():
             "TF ops": forward_backward(tf_ops, [4096, 256], dtype, params)})
 
 
+def _cubic_gelu_backward(y, bias, dout, bias_sum=True):
+    """The compiled GELU backward's reads, writes and casts with a cubic for its slope."""
+    u = tf.cast(y, tf.float32) + tf.cast(bias, tf.float32)  # [M, F]
+    du = tf.cast(dout, tf.float32) * (((0.1 * u + 0.2) * u + 0.3) * u + 0.5)
+    return tf.cast(du, y.dtype), tf.reduce_sum(du, 0) if bias_sum else bias
+
+
+def gelu_backward_math():
+    """What the compiled GELU backward's time is made of: the kernel; the same reads, writes,
+    casts and bias sum with a cubic in place of its erf and exp; the cubic without the bias
+    sum (the column sum over [M, F])."""
+    bias = tf.random.stateless_normal([1024], [0, 3])
+    dout = tf.cast(tf.random.stateless_normal([4096, 1024], [0, 4]), tf.bfloat16)
+    cubic = tf.function(_cubic_gelu_backward, jit_compile=True, autograph=False)
+    cubic_no_sum = tf.function(lambda *a: _cubic_gelu_backward(*a, bias_sum=False),
+                               jit_compile=True, autograph=False)
+    yield ("bias + GELU backward alone, compiled", [4096, 1024], tf.bfloat16, {
+        "erf and exp": forward_only(lambda y: fused._bias_gelu_backward_xla(y, bias, dout)[0],
+                                    [4096, 1024], tf.bfloat16),
+        "a cubic (same bytes)": forward_only(lambda y: cubic(y, bias, dout)[0], [4096, 1024],
+                                             tf.bfloat16),
+        "a cubic, no bias sum": forward_only(lambda y: cubic_no_sum(y, bias, dout)[0],
+                                             [4096, 1024], tf.bfloat16)})
+
+
 def gumbel_max(logits, seed):
     """The authors' sampling: argmax of logits + Gumbel noise, a uniform per vocabulary entry."""
     uniform = rng.uniform(tf.shape(logits), seed)
@@ -199,14 +226,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--out", default=None, help="append one JSON line per case")
-    p.add_argument("--only", choices=["compiled"], default=None,
-                   help="only the compiled kernels (dropout masks, row sums, the block's chains, "
-                        "the MLM cross-entropy, the sampling)")
+    p.add_argument("--only", choices=["compiled", "gelu-math"], default=None,
+                   help="compiled: only the compiled kernels (dropout masks, row sums, the "
+                        "block's chains, the GELU backward's math, the MLM cross-entropy, the "
+                        "sampling); gelu-math: only the GELU backward's math")
     a = p.parse_args()
     cpu = describe()
     print("| piece | shape | dtype | variant | ms per input (median) |\n|---|---|---|---|---|")
-    compiled = [*dropout_masks(), *row_sums(), *compiled_chains(), *vocabulary_pieces()]
-    for name, shape, dtype, variants in (compiled if a.only else [*cases(), *compiled]):
+    if a.only == "gelu-math":
+        selected = list(gelu_backward_math())
+    else:
+        selected = [*dropout_masks(), *row_sums(), *compiled_chains(), *gelu_backward_math(),
+                    *vocabulary_pieces()]
+        if not a.only:
+            selected = [*cases(), *selected]
+    for name, shape, dtype, variants in selected:
         times = {v: [] for v in variants}
         for fn in variants.values():
             fn().numpy()  # trace and warm up
