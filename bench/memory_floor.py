@@ -167,8 +167,7 @@ def main() -> None:
     speeds = memory_speed_gbs()
     speed = max(speeds.values())
     floor_ms = total / speed / 1e6
-    m = cfg.model
-    passes = compiled_pass_gbs(a.batch * a.seq, m.intermediate_size, dtype)
+    passes = compiled_pass_gbs(a.batch * a.seq, cfg.model.intermediate_size, dtype)
     pass_speed = passes["compiled (XLA)"]
     bound = {f"{s:.2f}": round(step_share(flops, peak, s, total, speed), 3)
              for s in MATMUL_SHARES}
