@@ -22,12 +22,17 @@ def matmul_peak_gflops(dtype: tf.DType, n: int = 2048, repeats: int = 10) -> flo
     a = tf.cast(a, dtype)
     mm = tf.function(lambda x: tf.matmul(x, x))
     mm(a).numpy()
+    return 2 * n ** 3 / median_seconds(repeats, lambda x: mm(x).numpy(), a) / 1e9
+
+
+def median_seconds(repeats: int, fn, *args) -> float:
+    """The median wall time of `repeats` calls fn(*args)."""
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        mm(a).numpy()
+        fn(*args)
         times.append(time.perf_counter() - t)
-    return 2 * n ** 3 / statistics.median(times) / 1e9
+    return statistics.median(times)
 
 
 def tree_revision() -> str:

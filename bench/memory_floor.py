@@ -30,7 +30,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -38,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from common import append_record, matmul_peak_gflops, print_table, tree_revision  # noqa: E402
+from common import append_record, matmul_peak_gflops, median_seconds, print_table, tree_revision  # noqa: E402
 
 from electra_tf.config import get_config  # noqa: E402
 from electra_tf.flops import electra_train_flops  # noqa: E402
@@ -104,18 +103,18 @@ def memory_speed_gbs(repeats: int = 15) -> dict[str, float]:
         a, out = np.random.rand(n).astype(np.float32), np.empty(n, np.float32)
         halves = [(a[:n // 2], out[:n // 2]), (a[n // 2:], out[n // 2:])]
         with ThreadPoolExecutor(2) as pool:
-            for threads in (1, 2):
-                times = []
-                for _ in range(repeats):
-                    t = time.perf_counter()
-                    if threads == 1:
-                        np.copyto(out, a)
-                    else:
-                        list(pool.map(lambda pair: np.copyto(pair[1], pair[0]), halves))
-                    times.append(time.perf_counter() - t)
-                speeds[f"{mbytes} MB, {threads} thread(s)"] = round(
-                    2 * n * 4 / statistics.median(times) / 1e9, 1)
+            for threads, pairs in ((1, [(a, out)]), (2, halves)):
+                seconds = median_seconds(repeats, _copy_pairs, pool, pairs)
+                speeds[f"{mbytes} MB, {threads} thread(s)"] = round(2 * n * 4 / seconds / 1e9, 1)
     return speeds
+
+
+def _copy_pairs(pool: ThreadPoolExecutor, pairs) -> None:
+    """Copies each (source, destination) pair: one in this thread, several on the pool."""
+    if len(pairs) == 1:
+        np.copyto(pairs[0][1], pairs[0][0])
+    else:
+        list(pool.map(lambda pair: np.copyto(pair[1], pair[0]), pairs))
 
 
 def compiled_pass_gbs(rows: int, width: int, dtype: tf.DType,
@@ -129,12 +128,8 @@ def compiled_pass_gbs(rows: int, width: int, dtype: tf.DType,
                      ("TF kernel", tf.function(lambda x, y: x + y))):
         for _ in range(3):
             fn(a, b)
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn(a, b)  # eager calls return when the op has run
-            times.append(time.perf_counter() - t)
-        speeds[name] = round(3 * rows * width * dtype.size / statistics.median(times) / 1e9, 1)
+        seconds = median_seconds(repeats, fn, a, b)  # eager calls return when the op has run
+        speeds[name] = round(3 * rows * width * dtype.size / seconds / 1e9, 1)
     return speeds
 
 
